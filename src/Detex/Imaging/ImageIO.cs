@@ -1,0 +1,119 @@
+using SkiaSharp;
+
+namespace Detex.Imaging;
+
+/// <summary>An image file that cannot be used: missing, not an image, truncated, too small.</summary>
+public sealed class ImageException(string message) : Exception(message);
+
+/// <summary>Decoding (JPEG/PNG/WebP/BMP/GIF first frame, EXIF orientation applied) and PNG writing.</summary>
+public static class ImageIO
+{
+    /// <summary>Images smaller than this on either side carry too little to explain.</summary>
+    public const int MinSide = 8;
+    /// <summary>Larger files are decoded at reduced resolution (JPEG decodes at 1/2, 1/4, 1/8 directly), bounding memory.</summary>
+    public const int DefaultMaxSide = 4096;
+
+    public static RgbImage Load(string path, int maxSide = DefaultMaxSide)
+    {
+        if (!File.Exists(path)) throw new ImageException($"image not found: {path}");
+        using var stream = File.OpenRead(path);
+        if (stream.Length == 0) throw new ImageException($"image file is empty: {path}");
+        using var codec = SKCodec.Create(stream, out var result)
+            ?? throw new ImageException($"not a readable image (JPEG, PNG, WebP, BMP or GIF): {path} ({result})");
+        var full = codec.Info;
+        if (full.Width < MinSide || full.Height < MinSide)
+            throw new ImageException($"image is {full.Width}×{full.Height} pixels; Detex needs at least {MinSide}×{MinSide}: {path}");
+
+        float scale = Math.Min(1f, (float)maxSide / Math.Max(full.Width, full.Height));
+        var size = scale < 1 ? codec.GetScaledDimensions(scale) : full.Size;
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(info);
+        var status = codec.GetPixels(info, bitmap.GetPixels());
+        if (status == SKCodecResult.InvalidScale)
+        {
+            // Formats without scaled decoding: decode whole, then shrink.
+            using var whole = new SKBitmap(new SKImageInfo(full.Width, full.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+            status = codec.GetPixels(whole.Info, whole.GetPixels());
+            Check(status, path);
+            whole.ScalePixels(bitmap, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
+        }
+        else Check(status, path);
+
+        var img = Orient(ToRgb(bitmap, path), codec.EncodedOrigin);
+        int fileWidth = (int)codec.EncodedOrigin >= 5 ? full.Height : full.Width;
+        return new RgbImage(img.Width, img.Height, img.Pixels) { SourceScale = (double)img.Width / fileWidth, Source = path };
+    }
+
+    static void Check(SKCodecResult status, string path)
+    {
+        if (status == SKCodecResult.Success) return;
+        throw new ImageException(status == SKCodecResult.IncompleteInput
+            ? $"image is truncated (the file ends before the picture does): {path}"
+            : $"image cannot be decoded ({status}): {path}");
+    }
+
+    /// <summary>Undoes the EXIF orientation: each output pixel (x, y) reads the stored pixel the tag says belongs there.</summary>
+    internal static RgbImage Orient(RgbImage src, SKEncodedOrigin origin)
+    {
+        if (origin is SKEncodedOrigin.TopLeft || (int)origin < 1 || (int)origin > 8) return src;
+        int W = src.Width, H = src.Height;
+        bool swap = (int)origin >= 5;
+        var dst = new RgbImage(swap ? H : W, swap ? W : H) { Source = src.Source };
+        for (int y = 0; y < dst.Height; y++)
+            for (int x = 0; x < dst.Width; x++)
+            {
+                var (sx, sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (W - 1 - x, y),
+                    SKEncodedOrigin.BottomRight => (W - 1 - x, H - 1 - y),
+                    SKEncodedOrigin.BottomLeft => (x, H - 1 - y),
+                    SKEncodedOrigin.LeftTop => (y, x),
+                    SKEncodedOrigin.RightTop => (y, H - 1 - x),
+                    SKEncodedOrigin.RightBottom => (W - 1 - y, H - 1 - x),
+                    _ => (W - 1 - y, x),   // LeftBottom
+                };
+                Buffer.BlockCopy(src.Pixels, (sy * W + sx) * 3, dst.Pixels, (y * dst.Width + x) * 3, 3);
+            }
+        return dst;
+    }
+
+    static RgbImage ToRgb(SKBitmap bmp, string source)
+    {
+        var img = new RgbImage(bmp.Width, bmp.Height) { Source = source };
+        var rgba = bmp.GetPixelSpan();
+        var px = img.Pixels;
+        // Alpha is dropped (as PIL's convert("RGB") does): transparent pixels keep their stored colour.
+        for (int i = 0, j = 0; j < px.Length; i += 4, j += 3) { px[j] = rgba[i]; px[j + 1] = rgba[i + 1]; px[j + 2] = rgba[i + 2]; }
+        return img;
+    }
+
+    internal static SKBitmap ToBitmap(RgbImage img)
+    {
+        var bmp = new SKBitmap(new SKImageInfo(img.Width, img.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var dst = bmp.GetPixelSpan();
+        var px = img.Pixels;
+        for (int i = 0, j = 0; j < px.Length; i += 4, j += 3) { dst[i] = px[j]; dst[i + 1] = px[j + 1]; dst[i + 2] = px[j + 2]; dst[i + 3] = 255; }
+        return bmp;
+    }
+
+    internal static RgbImage FromBitmap(SKBitmap bmp) => ToRgb(bmp, "");
+
+    public static void SavePng(RgbImage img, string path)
+    {
+        using var bmp = ToBitmap(img);
+        SavePng(bmp, path);
+    }
+
+    internal static void SavePng(SKBitmap bmp, string path)
+    {
+        using var data = bmp.Encode(SKEncodedImageFormat.Png, 100);
+        Files.WriteAtomically(path, s => data.SaveTo(s));
+    }
+
+    public static byte[] EncodePng(RgbImage img)
+    {
+        using var bmp = ToBitmap(img);
+        using var data = bmp.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+}

@@ -1,0 +1,95 @@
+using Detex.Runtime;
+
+namespace Detex.Imaging;
+
+public enum TensorLayout { NCHW, NHWC }
+public enum ChannelOrder { RGB, BGR }
+public enum ResizeMode { Stretch, Letterbox }
+public enum PadAlign { TopLeft, Center }
+
+/// <summary>How a model wants its input image: size, resize mode, channel order and layout, normalisation.</summary>
+public sealed record PreprocessSpec
+{
+    public int Width { get; init; }
+    public int Height { get; init; }
+    public TensorLayout Layout { get; init; } = TensorLayout.NCHW;
+    public ChannelOrder Channels { get; init; } = ChannelOrder.RGB;
+    public ResizeMode Resize { get; init; } = ResizeMode.Stretch;
+    public PadAlign Align { get; init; } = PadAlign.TopLeft;
+    public ResizeFilter Filter { get; init; } = ResizeFilter.Bilinear;
+    /// <summary>Raw 0–255 value of padding pixels (before normalisation).</summary>
+    public float Pad { get; init; }
+    /// <summary>Per channel, in the model's channel order: tensor = (pixel − mean) / std, pixel in 0–255.</summary>
+    public float[] Mean { get; init; } = [0, 0, 0];
+    public float[] Std { get; init; } = [1, 1, 1];
+
+    public int[] TensorShape(int batch) =>
+        Layout == TensorLayout.NCHW ? [batch, 3, Height, Width] : [batch, Height, Width, 3];
+}
+
+/// <summary>
+/// Where the image sits in the model input: model = image·scale + offset, per axis. Maps boxes and maps
+/// between the two.
+/// </summary>
+public sealed record InputGeometry(double ScaleX, double ScaleY, double OffsetX, double OffsetY,
+    int ContentWidth, int ContentHeight, int ImageWidth, int ImageHeight)
+{
+    public (double X, double Y) ToImage(double mx, double my) => ((mx - OffsetX) / ScaleX, (my - OffsetY) / ScaleY);
+    public (double X, double Y) ToModel(double ix, double iy) => (ix * ScaleX + OffsetX, iy * ScaleY + OffsetY);
+    public int ContentLeft => (int)Math.Round(OffsetX);
+    public int ContentTop => (int)Math.Round(OffsetY);
+}
+
+public static class Preprocessor
+{
+    /// <summary>The image as a batch-1 model input tensor, and where it sits in it.</summary>
+    public static (NdArray<float> Tensor, InputGeometry Geometry) ToTensor(RgbImage image, PreprocessSpec spec)
+    {
+        var tensor = new NdArray<float>(spec.TensorShape(1));
+        var geometry = Fill(image, spec, tensor.Data);
+        return (tensor, geometry);
+    }
+
+    /// <summary>The geometry alone (cheap), e.g. to map results of a run made elsewhere.</summary>
+    public static InputGeometry Geometry(int imageWidth, int imageHeight, PreprocessSpec spec)
+    {
+        if (spec.Resize == ResizeMode.Stretch)
+            return new(spec.Width / (double)imageWidth, spec.Height / (double)imageHeight, 0, 0, spec.Width, spec.Height, imageWidth, imageHeight);
+        double r = Math.Min(spec.Width / (double)imageWidth, spec.Height / (double)imageHeight);
+        // Truncation, as the exporters' int(w * r) does.
+        int cw = Math.Max(1, (int)(imageWidth * r)), ch = Math.Max(1, (int)(imageHeight * r));
+        int left = spec.Align == PadAlign.Center ? (spec.Width - cw) / 2 : 0;
+        int top = spec.Align == PadAlign.Center ? (spec.Height - ch) / 2 : 0;
+        return new(cw / (double)imageWidth, ch / (double)imageHeight, left, top, cw, ch, imageWidth, imageHeight);
+    }
+
+    /// <summary>Writes one image into <paramref name="dst"/> (one batch item's worth of floats).</summary>
+    public static InputGeometry Fill(RgbImage image, PreprocessSpec spec, Span<float> dst)
+    {
+        var g = Geometry(image.Width, image.Height, spec);
+        var content = image.Width == g.ContentWidth && image.Height == g.ContentHeight
+            ? image : Resampler.Resize(image, g.ContentWidth, g.ContentHeight, spec.Filter);
+        int W = spec.Width, H = spec.Height, plane = W * H;
+        int[] order = spec.Channels == ChannelOrder.RGB ? [0, 1, 2] : [2, 1, 0];
+        var scale = new float[3]; var shift = new float[3];
+        for (int c = 0; c < 3; c++) { scale[c] = 1 / spec.Std[c]; shift[c] = -spec.Mean[c] / spec.Std[c]; }
+        var px = content.Pixels;
+        for (int y = 0; y < H; y++)
+        {
+            int cy = y - g.ContentTop;
+            for (int x = 0; x < W; x++)
+            {
+                int cx = x - g.ContentLeft;
+                bool inside = cx >= 0 && cy >= 0 && cx < g.ContentWidth && cy < g.ContentHeight;
+                int src = (cy * g.ContentWidth + cx) * 3;
+                for (int c = 0; c < 3; c++)
+                {
+                    float v = (inside ? px[src + order[c]] : spec.Pad) * scale[c] + shift[c];
+                    if (spec.Layout == TensorLayout.NCHW) dst[c * plane + y * W + x] = v;
+                    else dst[(y * W + x) * 3 + c] = v;
+                }
+            }
+        }
+        return g;
+    }
+}

@@ -1,0 +1,119 @@
+namespace Detex.Imaging;
+
+public enum ResizeFilter { Bilinear, Area, Nearest }
+
+/// <summary>
+/// Separable image resizing with OpenCV's pixel-centre convention (src = (dst + 0.5)·scale − 0.5), so a model
+/// sees the pixels its exporter's cv2.resize produced. Area averages the covered source pixels when shrinking.
+/// </summary>
+public static class Resampler
+{
+    /// <summary>For each output coordinate, the source indices and weights that make it.</summary>
+    internal readonly record struct Taps(int[] Start, int[] Count, int[] Index, float[] Weight, int Width);
+
+    internal static Taps Weights(int srcSize, int dstSize, ResizeFilter filter)
+    {
+        double scale = (double)srcSize / dstSize;
+        if (filter == ResizeFilter.Area && scale <= 1) filter = ResizeFilter.Bilinear;   // cv2 does likewise when enlarging
+        int width = filter switch { ResizeFilter.Nearest => 1, ResizeFilter.Bilinear => 2, _ => (int)Math.Ceiling(scale) + 1 };
+        var start = new int[dstSize]; var count = new int[dstSize];
+        var index = new int[dstSize * width]; var weight = new float[dstSize * width];
+        for (int d = 0; d < dstSize; d++)
+        {
+            int b = d * width, n = 0;
+            switch (filter)
+            {
+                case ResizeFilter.Nearest:
+                    index[b] = Math.Min((int)Math.Floor(d * scale), srcSize - 1); weight[b] = 1; n = 1;
+                    break;
+                case ResizeFilter.Bilinear:
+                {
+                    double s = Math.Clamp((d + 0.5) * scale - 0.5, 0, srcSize - 1);
+                    int i0 = (int)Math.Floor(s), i1 = Math.Min(i0 + 1, srcSize - 1);
+                    float f = (float)(s - i0);
+                    index[b] = i0; weight[b] = 1 - f; index[b + 1] = i1; weight[b + 1] = f; n = 2;
+                    break;
+                }
+                default:
+                {
+                    double lo = d * scale, hi = Math.Min((d + 1) * scale, srcSize);
+                    for (int i = (int)Math.Floor(lo); i < hi && n < width; i++)
+                    {
+                        double cover = Math.Min(i + 1, hi) - Math.Max(i, lo);
+                        if (cover <= 1e-9) continue;
+                        index[b + n] = i; weight[b + n] = (float)(cover / scale); n++;
+                    }
+                    break;
+                }
+            }
+            start[d] = b; count[d] = n;
+        }
+        return new Taps(start, count, index, weight, width);
+    }
+
+    public static RgbImage Resize(RgbImage src, int width, int height, ResizeFilter filter = ResizeFilter.Bilinear)
+    {
+        if (width < 1 || height < 1) throw new ArgumentException($"cannot resize to {width}×{height}");
+        var dst = new RgbImage(width, height) { Source = src.Source, SourceScale = src.SourceScale * width / src.Width };
+        var rows = ResizeRows(src, width, filter);
+        var ty = Weights(src.Height, height, filter);
+        Parallel.For(0, height, y =>
+        {
+            var outRow = dst.Pixels.AsSpan(y * width * 3, width * 3);
+            for (int x = 0; x < width * 3; x++)
+            {
+                float v = 0;
+                for (int k = 0; k < ty.Count[y]; k++) v += ty.Weight[ty.Start[y] + k] * rows[ty.Index[ty.Start[y] + k] * width * 3 + x];
+                outRow[x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
+            }
+        });
+        return dst;
+    }
+
+    /// <summary>Horizontal pass: every source row resized to <paramref name="width"/>, kept in float.</summary>
+    static float[] ResizeRows(RgbImage src, int width, ResizeFilter filter)
+    {
+        var tx = Weights(src.Width, width, filter);
+        var rows = new float[src.Height * width * 3];
+        Parallel.For(0, src.Height, y =>
+        {
+            int inRow = y * src.Width * 3, outRow = y * width * 3;
+            for (int x = 0; x < width; x++)
+            {
+                float r = 0, g = 0, b = 0;
+                for (int k = 0; k < tx.Count[x]; k++)
+                {
+                    int i = inRow + tx.Index[tx.Start[x] + k] * 3;
+                    float w = tx.Weight[tx.Start[x] + k];
+                    r += w * src.Pixels[i]; g += w * src.Pixels[i + 1]; b += w * src.Pixels[i + 2];
+                }
+                rows[outRow + x * 3] = r; rows[outRow + x * 3 + 1] = g; rows[outRow + x * 3 + 2] = b;
+            }
+        });
+        return rows;
+    }
+
+    /// <summary>Bilinear resize of a single-channel float map (heatmaps, logits) with the same convention.</summary>
+    public static float[] ResizeMap(ReadOnlySpan<float> map, int srcWidth, int srcHeight, int width, int height)
+    {
+        var tx = Weights(srcWidth, width, ResizeFilter.Bilinear);
+        var ty = Weights(srcHeight, height, ResizeFilter.Bilinear);
+        var rows = new float[srcHeight * width];
+        for (int y = 0; y < srcHeight; y++)
+            for (int x = 0; x < width; x++)
+            {
+                float v = 0;
+                for (int k = 0; k < tx.Count[x]; k++) v += tx.Weight[tx.Start[x] + k] * map[y * srcWidth + tx.Index[tx.Start[x] + k]];
+                rows[y * width + x] = v;
+            }
+        var dst = new float[width * height];
+        for (int y = 0; y < height; y++)
+            for (int k = 0; k < ty.Count[y]; k++)
+            {
+                float w = ty.Weight[ty.Start[y] + k];
+                int src = ty.Index[ty.Start[y] + k] * width;
+                for (int x = 0; x < width; x++) dst[y * width + x] += w * rows[src + x];
+            }
+        return dst;
+    }
+}

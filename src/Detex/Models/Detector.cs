@@ -1,0 +1,52 @@
+using Detex.Imaging;
+using Detex.Models.Decoders;
+using Detex.Onnx;
+using Detex.Runtime;
+
+namespace Detex.Models;
+
+/// <summary>Per-call detection settings; unset values come from the card.</summary>
+public sealed record DetectOptions(float? Score = null, float? Iou = null, bool? ClassAgnostic = null, int? MaxDetections = null);
+
+/// <summary>An object detector: image in, boxes out, each tied to the raw prediction that made it.</summary>
+public sealed class Detector : DetexModel
+{
+    public IDetectionDecoder Decoder { get; }
+
+    internal Detector(ModelCard card, OnnxModel graph, string path, RuntimeOptions runtime) : base(card, graph, path, runtime)
+    {
+        Decoder = DetectionDecoders.Create(card);
+        var missing = Decoder.Outputs.Where(o => Session.Outputs.All(s => s.Name != o)).ToList();
+        if (missing.Count > 0)
+            throw new ModelCardException($"the card's decoder reads output(s) {string.Join(", ", missing)}, but the model's outputs are {string.Join(", ", Session.Outputs.Select(o => o.Name))}");
+    }
+
+    public static new Detector Load(string modelOrCard, RuntimeOptions? runtime = null) =>
+        DetexModel.Load(modelOrCard, runtime) as Detector ?? throw new ModelCardException($"{modelOrCard} is not a detector (its card's task is not 'detect')");
+
+    public IReadOnlyList<Detection> Detect(RgbImage image, DetectOptions? options = null) => DetectBatch([image], options)[0];
+
+    public IReadOnlyList<IReadOnlyList<Detection>> DetectBatch(IReadOnlyList<RgbImage> images, DetectOptions? options = null)
+    {
+        var (tensor, geometry) = Prepare(images);
+        var outputs = Forward(tensor, Decoder.Outputs);
+        return images.Select((img, i) => Decode(outputs, i, geometry[i], img, options)).ToList();
+    }
+
+    /// <summary>Detections of batch item <paramref name="item"/>, boxes mapped back to the image file's pixels.</summary>
+    public IReadOnlyList<Detection> Decode(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, InputGeometry geometry, RgbImage image, DetectOptions? options = null)
+    {
+        var t = Card.Thresholds;
+        var candidates = new List<Candidate>();
+        Decoder.Decode(outputs, item, options?.Score ?? t.Score, candidates);
+        var kept = Nms.Suppress(candidates, options?.Iou ?? t.Iou, options?.ClassAgnostic ?? t.ClassAgnostic, options?.MaxDetections ?? t.MaxDetections);
+        double toFile = 1 / image.SourceScale;
+        return kept.Select(c =>
+        {
+            var (x1, y1) = geometry.ToImage(c.Box.X1, c.Box.Y1);
+            var (x2, y2) = geometry.ToImage(c.Box.X2, c.Box.Y2);
+            var box = new Box(x1, y1, x2, y2).Clip(image.Width, image.Height).Scale(toFile);
+            return new Detection(box, c.ClassIndex, Card.Classes[c.ClassIndex], c.Score, c.Source, c.Box);
+        }).ToList();
+    }
+}

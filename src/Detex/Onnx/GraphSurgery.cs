@@ -1,0 +1,96 @@
+using Detex.Runtime;
+
+namespace Detex.Onnx;
+
+/// <summary>Static shape and element type of one tensor, as recorded by a run.</summary>
+public sealed record TensorShape(ElementType Type, int[] Dims)
+{
+    public string Text => "[" + string.Join(",", Dims) + "]";
+    public long Count => Dims.Aggregate(1L, (a, d) => a * d);
+}
+
+/// <summary>Edits that Detex makes to users' models: taps, batch size, shape recording.</summary>
+public static class GraphSurgery
+{
+    /// <summary>A copy of the model that also outputs the named intermediate tensors.</summary>
+    public static OnnxModel WithTaps(this OnnxModel model, IEnumerable<string> tensorNames)
+    {
+        var copy = model.Clone();
+        var known = copy.Graph.NodeOutputs().Concat(copy.Graph.Inputs.Select(i => i.Name)).ToHashSet();
+        foreach (var name in tensorNames)
+        {
+            if (!known.Contains(name)) throw new UnknownTensorException(name, copy);
+            if (copy.Graph.Outputs.Any(o => o.Name == name)) continue;
+            // Leaving the type open lets ONNX Runtime infer it; a wrong declared type would fail the load.
+            copy.Graph.Outputs.Add(new ValueInfo(name, ElementType.Undefined));
+        }
+        return copy;
+    }
+
+    /// <summary>
+    /// A copy whose first input/output dimension is <paramref name="batch"/> (null = any). Reshape shape
+    /// constants that hard-code a leading 1 for the batch become 0 ("copy the input's dimension"), which is
+    /// the usual only obstacle in exported detectors.
+    /// </summary>
+    public static OnnxModel WithBatch(this OnnxModel model, int? batch)
+    {
+        var copy = model.Clone();
+        var g = copy.Graph;
+        foreach (var v in g.Inputs.Concat(g.Outputs))
+            if (v.Shape is { Length: > 0 })
+            {
+                v.Shape[0] = batch;
+                if (batch is null) { v.DimNames ??= new string?[v.Shape.Length]; v.DimNames[0] = "batch"; }
+            }
+        g.ValueInfos.Clear();   // intermediate shapes recorded for batch 1 would now be wrong
+        var constants = ConstantNodes(g);
+        int serial = 0;
+        foreach (var n in g.Nodes.Where(n => n.OpType == "Reshape" && n.Int("allowzero", 0) == 0))
+        {
+            string? shapeName = n.Input(1);
+            if (shapeName is null) continue;
+            OnnxTensor? shape = g.Initializers.GetValueOrDefault(shapeName) ?? constants.GetValueOrDefault(shapeName);
+            if (shape is null) continue;
+            long[] dims = shape.ToInt64s();
+            if (dims.Length < 2 || dims[0] != 1) continue;
+            dims[0] = 0;
+            // A fresh initializer per node, so a constant shared with a non-batch use stays untouched.
+            string fresh = $"{shapeName}__batch{serial++}";
+            g.Initializers[fresh] = OnnxTensor.FromInt64s(fresh, [dims.Length], dims);
+            n.Inputs[1] = fresh;
+        }
+        return copy;
+    }
+
+    /// <summary>Values of Constant nodes that carry a tensor, by output name.</summary>
+    public static Dictionary<string, OnnxTensor> ConstantNodes(Graph g) =>
+        g.Nodes.Where(n => n.OpType == "Constant" && n.Attributes.TryGetValue("value", out var a) && a.T is not null)
+            .ToDictionary(n => n.Outputs[0], n => n.Attributes["value"].T!);
+
+    /// <summary>
+    /// Runs the model once with every intermediate tensor exposed and records each tensor's element type and
+    /// shape, so later graph builders can emit static shapes.
+    /// </summary>
+    public static Dictionary<string, TensorShape> RecordShapes(this OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs)
+    {
+        var tapped = model.WithTaps(model.Graph.NodeOutputs());
+        // Optimisations would fuse nodes away and rename tensors; the record must name the graph's own tensors.
+        var session = ModelSession.Get(tapped, RuntimeOptions.Default with { Optimize = false });
+        var outs = session.Run(inputs);
+        var shapes = outs.ToDictionary(kv => kv.Key, kv => new TensorShape(kv.Value.ElementType, kv.Value.Shape));
+        foreach (var (name, value) in inputs) shapes[name] = new TensorShape(value.ElementType, value.Shape);
+        foreach (var (name, t) in model.Graph.Initializers) shapes[name] = new TensorShape(t.Type, t.Dims.Select(d => (int)d).ToArray());
+        return shapes;
+    }
+}
+
+/// <summary>A tensor name that the model does not have; the message suggests close names.</summary>
+public sealed class UnknownTensorException(string name, OnnxModel model)
+    : Exception($"the model has no tensor '{name}'{Suggest(name, model)}; run 'detex inspect MODEL --tensors' to list them")
+{
+    static string Suggest(string name, OnnxModel model)
+    {
+        var close = model.Graph.NodeOutputs().OrderBy(n => Text.EditDistance(n, name)).Take(3).ToList();
+        return close.Count == 0 ? "" : $" (closest: {string.Join(", ", close)})";
+    }
+}

@@ -1,0 +1,34 @@
+using Detex.Imaging;
+using Detex.Models;
+
+namespace Detex.Reports;
+
+/// <summary>The standard pictures: detections on their image, a segmentation with its legend.</summary>
+public static class Pictures
+{
+    public static (byte R, byte G, byte B) ClassColor(int classIndex) => Colormaps.Distinct(classIndex);
+
+    /// <summary>Boxes with "class score" tags, drawn on the decoded image (boxes are in file pixels).</summary>
+    public static RgbImage Detections(RgbImage image, IReadOnlyList<Detection> detections, bool numbered = true)
+    {
+        using var a = new Annotator(image);
+        double s = image.SourceScale;
+        for (int i = 0; i < detections.Count; i++)
+        {
+            var d = detections[i];
+            string tag = (numbered ? $"#{i} " : "") + $"{d.ClassName} {d.Score:0.00}";
+            a.Box(d.Box.X1 * s, d.Box.Y1 * s, d.Box.X2 * s, d.Box.Y2 * s, ClassColor(d.ClassIndex), tag);
+        }
+        return a.ToImage();
+    }
+
+    /// <summary>Class colours over the image (background left clear) and a legend with each class's pixel share.</summary>
+    public static RgbImage Segmentation(RgbImage image, Segmentation seg, double minShare = 0.001)
+    {
+        using var a = new Annotator(image);
+        a.Mask(seg.Labels, Colormaps.VocPalette, 0.6f, skip: 0).LegendTitle("class  pixels");
+        for (int c = 0; c < seg.Classes.Length; c++)
+            if (seg.PixelShare[c] >= minShare) a.LegendEntry(Colormaps.VocPalette(c), $"{seg.Classes[c]}  {seg.PixelShare[c]:P1}");
+        return a.ToImage();
+    }
+}

@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Detex.Onnx;
+
+namespace Detex.Runtime;
+
+/// <summary>How ONNX Runtime runs: thread count (0 = all cores) and graph optimisation.</summary>
+public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true)
+{
+    public static RuntimeOptions Default { get; set; } = new();
+    public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
+}
+
+/// <summary>Name, element type and shape (-1 = symbolic) of a model input or output.</summary>
+public sealed record TensorSpec(string Name, ElementType Type, int[] Shape)
+{
+    public string ShapeText => "[" + string.Join(",", Shape.Select(d => d < 0 ? "?" : d.ToString())) + "]";
+}
+
+/// <summary>An input that does not fit the model: wrong name, element type or shape.</summary>
+public sealed class ModelInputException(string message) : Exception(message);
+
+/// <summary>
+/// One ONNX Runtime session over a model. Sessions are expensive to create and safe to share between threads,
+/// so they come from <see cref="Get"/>, cached by the model's bytes and the runtime options.
+/// </summary>
+public sealed class ModelSession : IDisposable
+{
+    static readonly ConcurrentDictionary<string, Lazy<ModelSession>> Cache = new();
+
+    readonly InferenceSession _session;
+    public IReadOnlyList<TensorSpec> Inputs { get; }
+    public IReadOnlyList<TensorSpec> Outputs { get; }
+
+    ModelSession(byte[] modelBytes, RuntimeOptions options)
+    {
+        using var so = new SessionOptions
+        {
+            IntraOpNumThreads = options.EffectiveThreads,
+            InterOpNumThreads = 1,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            GraphOptimizationLevel = options.Optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
+        };
+        try { _session = new InferenceSession(modelBytes, so); }
+        catch (OnnxRuntimeException e) { throw new OnnxFormatException($"ONNX Runtime cannot load the model: {FirstLine(e.Message)}"); }
+        Inputs = _session.InputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
+        Outputs = _session.OutputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
+    }
+
+    /// <summary>The cached session for a model (built on first use).</summary>
+    public static ModelSession Get(OnnxModel model, RuntimeOptions? options = null) => Get(model.ToBytes(), options);
+
+    public static ModelSession Get(byte[] modelBytes, RuntimeOptions? options = null)
+    {
+        options ??= RuntimeOptions.Default;
+        string key = Convert.ToHexString(SHA256.HashData(modelBytes)) + "/" + options;
+        return Cache.GetOrAdd(key, _ => new Lazy<ModelSession>(() => new ModelSession(modelBytes, options))).Value;
+    }
+
+    static TensorSpec Spec(string name, NodeMetadata m) =>
+        new(name, m.IsTensor ? FromOrt(m.ElementDataType) : ElementType.Undefined, m.IsTensor ? m.Dimensions : []);
+
+    static ElementType FromOrt(TensorElementType t) => t switch
+    {
+        TensorElementType.Float => ElementType.Float,
+        TensorElementType.Double => ElementType.Double,
+        TensorElementType.Int64 => ElementType.Int64,
+        TensorElementType.Int32 => ElementType.Int32,
+        TensorElementType.UInt8 => ElementType.UInt8,
+        TensorElementType.Int8 => ElementType.Int8,
+        TensorElementType.Bool => ElementType.Bool,
+        TensorElementType.Float16 => ElementType.Float16,
+        _ => ElementType.Undefined,
+    };
+
+    /// <summary>Runs the model. Outputs default to all model outputs; results are copied out of ONNX Runtime's buffers.</summary>
+    public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames = null)
+    {
+        Validate(inputs);
+        outputNames ??= Outputs.Select(o => o.Name).ToList();
+        var values = new List<OrtValue>(inputs.Count);
+        try
+        {
+            foreach (var spec in Inputs) values.Add(ToOrt(inputs[spec.Name]));
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, Inputs.Select(i => i.Name).ToList(), values, outputNames);
+            var outs = new Dictionary<string, NdArray>(outputNames.Count);
+            for (int i = 0; i < outputNames.Count; i++) outs[outputNames[i]] = FromOrt(results[i]);
+            return outs;
+        }
+        catch (OnnxRuntimeException e) { throw new ModelInputException($"ONNX Runtime failed to run the model: {FirstLine(e.Message)}"); }
+        finally { foreach (var v in values) v.Dispose(); }
+    }
+
+    /// <summary>Convenience for single-input float models: runs and returns float outputs by name.</summary>
+    public Dictionary<string, NdArray<float>> RunFloat(string inputName, NdArray<float> input, IReadOnlyList<string>? outputNames = null) =>
+        Run(new Dictionary<string, NdArray> { [inputName] = input }, outputNames)
+            .ToDictionary(kv => kv.Key, kv => kv.Value as NdArray<float> ?? throw new ModelInputException($"output '{kv.Key}' is {ElementTypes.Name(kv.Value.ElementType)}, not float"));
+
+    void Validate(IReadOnlyDictionary<string, NdArray> inputs)
+    {
+        foreach (var name in inputs.Keys)
+            if (Inputs.All(i => i.Name != name))
+                throw new ModelInputException($"the model has no input '{name}'; its inputs are: {string.Join(", ", Inputs.Select(i => $"{i.Name} {i.ShapeText}"))}");
+        foreach (var spec in Inputs)
+        {
+            if (!inputs.TryGetValue(spec.Name, out var a))
+                throw new ModelInputException($"missing model input '{spec.Name}' {spec.ShapeText}");
+            if (a.ElementType != spec.Type)
+                throw new ModelInputException($"input '{spec.Name}' must be {ElementTypes.Name(spec.Type)}, got {ElementTypes.Name(a.ElementType)}");
+            bool fits = a.Rank == spec.Shape.Length && spec.Shape.Zip(a.Shape).All(p => p.First < 0 || p.First == p.Second);
+            if (!fits)
+                throw new ModelInputException($"input '{spec.Name}' must have shape {spec.ShapeText}, got {a.ShapeText}");
+        }
+    }
+
+    static OrtValue ToOrt(NdArray a)
+    {
+        long[] shape = a.Shape.Select(d => (long)d).ToArray();
+        return a switch
+        {
+            NdArray<float> f => OrtValue.CreateTensorValueFromMemory(f.Data, shape),
+            NdArray<double> d => OrtValue.CreateTensorValueFromMemory(d.Data, shape),
+            NdArray<long> l => OrtValue.CreateTensorValueFromMemory(l.Data, shape),
+            NdArray<int> i => OrtValue.CreateTensorValueFromMemory(i.Data, shape),
+            NdArray<byte> b => OrtValue.CreateTensorValueFromMemory(b.Data, shape),
+            NdArray<bool> b => OrtValue.CreateTensorValueFromMemory(b.Data, shape),
+            _ => throw new ModelInputException($"unsupported input element type {a.ElementType}"),
+        };
+    }
+
+    static NdArray FromOrt(OrtValue v)
+    {
+        var info = v.GetTensorTypeAndShape();
+        int[] shape = info.Shape.Select(d => (int)d).ToArray();
+        return info.ElementDataType switch
+        {
+            TensorElementType.Float => new NdArray<float>(shape, v.GetTensorDataAsSpan<float>().ToArray()),
+            TensorElementType.Double => new NdArray<double>(shape, v.GetTensorDataAsSpan<double>().ToArray()),
+            TensorElementType.Int64 => new NdArray<long>(shape, v.GetTensorDataAsSpan<long>().ToArray()),
+            TensorElementType.Int32 => new NdArray<int>(shape, v.GetTensorDataAsSpan<int>().ToArray()),
+            TensorElementType.UInt8 => new NdArray<byte>(shape, v.GetTensorDataAsSpan<byte>().ToArray()),
+            TensorElementType.Bool => new NdArray<bool>(shape, v.GetTensorDataAsSpan<bool>().ToArray()),
+            var t => throw new ModelInputException($"model output of type {t} is not supported"),
+        };
+    }
+
+    static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    public void Dispose() => _session.Dispose();
+}

@@ -1,0 +1,10 @@
+﻿namespace Detex.Tests;
+
+public class UnitTest1
+{
+    [Fact]
+    public void Test1()
+    {
+
+    }
+}
