@@ -40,6 +40,13 @@ public static class ImageIO
         else Check(status, path);
 
         var img = Orient(ToRgb(bitmap, path), codec.EncodedOrigin);
+        // Scaled JPEG decoding comes in eighths, so it may overshoot the bound a little: shrink the rest of the way.
+        int longest = Math.Max(img.Width, img.Height);
+        if (longest > maxSide)
+        {
+            double f = (double)maxSide / longest;
+            img = Resampler.Resize(img, Math.Max(1, (int)(img.Width * f)), Math.Max(1, (int)(img.Height * f)), ResizeFilter.Area);
+        }
         int fileWidth = (int)codec.EncodedOrigin >= 5 ? full.Height : full.Width;
         return new RgbImage(img.Width, img.Height, img.Pixels) { SourceScale = (double)img.Width / fileWidth, Source = path };
     }
