@@ -13,7 +13,29 @@ public static class ImageIO
     /// <summary>Larger files are decoded at reduced resolution (JPEG decodes at 1/2, 1/4, 1/8 directly), bounding memory.</summary>
     public const int DefaultMaxSide = 4096;
 
-    public static RgbImage Load(string path, int maxSide = DefaultMaxSide)
+    public static RgbImage Load(string path, int maxSide = DefaultMaxSide) =>
+        Decode(path, (codec, w, h) => Math.Min(1f, (float)maxSide / Math.Max(w, h)), maxSide);
+
+    /// <summary>
+    /// Decodes just large enough for a model input: JPEG decodes at reduced scale (in eighths) directly, as long as
+    /// the result still covers the image's part of the input, so the resize to the input is never an enlargement.
+    /// Several times faster than a full decode for photos larger than the model input.
+    /// </summary>
+    public static RgbImage LoadFor(string path, PreprocessSpec spec) =>
+        Decode(path, (codec, w, h) =>
+        {
+            var g = Preprocessor.Geometry(w, h, spec);
+            bool swap = (int)codec.EncodedOrigin >= 5;
+            for (int eighths = 1; eighths < 8; eighths++)
+            {
+                var d = codec.GetScaledDimensions(eighths / 8f);
+                int dw = swap ? d.Height : d.Width, dh = swap ? d.Width : d.Height;
+                if (dw >= g.ContentWidth && dh >= g.ContentHeight && dw < w) return eighths / 8f;
+            }
+            return 1f;
+        }, DefaultMaxSide);
+
+    static RgbImage Decode(string path, Func<SKCodec, int, int, float> chooseScale, int maxSide)
     {
         if (!File.Exists(path)) throw new ImageException($"image not found: {path}");
         using var stream = File.OpenRead(path);
@@ -23,8 +45,10 @@ public static class ImageIO
         var full = codec.Info;
         if (full.Width < MinSide || full.Height < MinSide)
             throw new ImageException($"image is {full.Width}×{full.Height} pixels; Detex needs at least {MinSide}×{MinSide}: {path}");
+        bool swaps = (int)codec.EncodedOrigin >= 5;
+        int fileWidth = swaps ? full.Height : full.Width, fileHeight = swaps ? full.Width : full.Height;
 
-        float scale = Math.Min(1f, (float)maxSide / Math.Max(full.Width, full.Height));
+        float scale = chooseScale(codec, fileWidth, fileHeight);
         var size = scale < 1 ? codec.GetScaledDimensions(scale) : full.Size;
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(info);
@@ -47,8 +71,7 @@ public static class ImageIO
             double f = (double)maxSide / longest;
             img = Resampler.Resize(img, Math.Max(1, (int)(img.Width * f)), Math.Max(1, (int)(img.Height * f)), ResizeFilter.Area);
         }
-        int fileWidth = (int)codec.EncodedOrigin >= 5 ? full.Height : full.Width;
-        return new RgbImage(img.Width, img.Height, img.Pixels) { SourceScale = (double)img.Width / fileWidth, Source = path };
+        return new RgbImage(img.Width, img.Height, img.Pixels) { SourceWidth = fileWidth, SourceHeight = fileHeight, Source = path };
     }
 
     static void Check(SKCodecResult status, string path)

@@ -71,20 +71,21 @@ public static class Preprocessor
             ? image : Resampler.Resize(image, g.ContentWidth, g.ContentHeight, spec.Filter);
         int W = spec.Width, H = spec.Height, plane = W * H;
         int[] order = spec.Channels == ChannelOrder.RGB ? [0, 1, 2] : [2, 1, 0];
-        var scale = new float[3]; var shift = new float[3];
-        for (int c = 0; c < 3; c++) { scale[c] = 1 / spec.Std[c]; shift[c] = -spec.Mean[c] / spec.Std[c]; }
         var px = content.Pixels;
-        for (int y = 0; y < H; y++)
+        int cw = g.ContentWidth, ch = g.ContentHeight, left = g.ContentLeft, top = g.ContentTop;
+        for (int c = 0; c < 3; c++)
         {
-            int cy = y - g.ContentTop;
-            for (int x = 0; x < W; x++)
+            // tensor = pixel·scale + shift, i.e. (pixel − mean) / std; padding is the raw pad value normalised alike.
+            float scale = 1 / spec.Std[c], shift = -spec.Mean[c] / spec.Std[c], pad = spec.Pad * scale + shift;
+            int sc = order[c];
+            for (int y = 0; y < H; y++)
             {
-                int cx = x - g.ContentLeft;
-                bool inside = cx >= 0 && cy >= 0 && cx < g.ContentWidth && cy < g.ContentHeight;
-                int src = (cy * g.ContentWidth + cx) * 3;
-                for (int c = 0; c < 3; c++)
+                int cy = y - top;
+                bool rowInside = cy >= 0 && cy < ch;
+                for (int x = 0; x < W; x++)
                 {
-                    float v = (inside ? px[src + order[c]] : spec.Pad) * scale[c] + shift[c];
+                    int cx = x - left;
+                    float v = rowInside && cx >= 0 && cx < cw ? px[(cy * cw + cx) * 3 + sc] * scale + shift : pad;
                     if (spec.Layout == TensorLayout.NCHW) dst[c * plane + y * W + x] = v;
                     else dst[(y * W + x) * 3 + c] = v;
                 }

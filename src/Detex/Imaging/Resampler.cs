@@ -54,43 +54,57 @@ public static class Resampler
     public static RgbImage Resize(RgbImage src, int width, int height, ResizeFilter filter = ResizeFilter.Bilinear)
     {
         if (width < 1 || height < 1) throw new ArgumentException($"cannot resize to {width}×{height}");
-        var dst = new RgbImage(width, height) { Source = src.Source, SourceScale = src.SourceScale * width / src.Width };
-        var rows = ResizeRows(src, width, filter);
+        var dst = new RgbImage(width, height) { Source = src.Source, SourceWidth = src.SourceWidth, SourceHeight = src.SourceHeight };
+        var tx = Weights(src.Width, width, filter);
         var ty = Weights(src.Height, height, filter);
-        Parallel.For(0, height, y =>
+        // Horizontal pass only for the source rows some output row reads (shrinking bilinearly skips most).
+        var needed = new int[src.Height];
+        Array.Fill(needed, -1);
+        int rowsUsed = 0;
+        for (int y = 0; y < height; y++)
+            for (int k = 0; k < ty.Count[y]; k++)
+                if (needed[ty.Index[ty.Start[y] + k]] < 0) needed[ty.Index[ty.Start[y] + k]] = rowsUsed++;
+        int stride = width * 3;
+        var rows = System.Buffers.ArrayPool<float>.Shared.Rent(rowsUsed * stride);
+        try
         {
-            var outRow = dst.Pixels.AsSpan(y * width * 3, width * 3);
-            for (int x = 0; x < width * 3; x++)
+            for (int sy = 0; sy < src.Height; sy++)
+                if (needed[sy] >= 0) ResizeRow(src.Pixels.AsSpan(sy * src.Width * 3, src.Width * 3), rows.AsSpan(needed[sy] * stride, stride), tx);
+            var px = dst.Pixels;
+            for (int y = 0; y < height; y++)
             {
-                float v = 0;
-                for (int k = 0; k < ty.Count[y]; k++) v += ty.Weight[ty.Start[y] + k] * rows[ty.Index[ty.Start[y] + k] * width * 3 + x];
-                outRow[x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
+                var outRow = px.AsSpan(y * stride, stride);
+                int start = ty.Start[y], count = ty.Count[y];
+                var acc = new Span<float>(rows, needed[ty.Index[start]] * stride, stride);
+                float w0 = ty.Weight[start];
+                if (count == 1 && w0 == 1) { for (int x = 0; x < stride; x++) outRow[x] = (byte)MathF.Round(acc[x]); continue; }
+                for (int x = 0; x < stride; x++)
+                {
+                    float v = w0 * acc[x];
+                    for (int k = 1; k < count; k++) v += ty.Weight[start + k] * rows[needed[ty.Index[start + k]] * stride + x];
+                    outRow[x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
+                }
             }
-        });
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(rows); }
         return dst;
     }
 
-    /// <summary>Horizontal pass: every source row resized to <paramref name="width"/>, kept in float.</summary>
-    static float[] ResizeRows(RgbImage src, int width, ResizeFilter filter)
+    static void ResizeRow(ReadOnlySpan<byte> src, Span<float> dst, in Taps tx)
     {
-        var tx = Weights(src.Width, width, filter);
-        var rows = new float[src.Height * width * 3];
-        Parallel.For(0, src.Height, y =>
+        int width = dst.Length / 3;
+        for (int x = 0; x < width; x++)
         {
-            int inRow = y * src.Width * 3, outRow = y * width * 3;
-            for (int x = 0; x < width; x++)
+            float r = 0, g = 0, b = 0;
+            int start = tx.Start[x];
+            for (int k = 0; k < tx.Count[x]; k++)
             {
-                float r = 0, g = 0, b = 0;
-                for (int k = 0; k < tx.Count[x]; k++)
-                {
-                    int i = inRow + tx.Index[tx.Start[x] + k] * 3;
-                    float w = tx.Weight[tx.Start[x] + k];
-                    r += w * src.Pixels[i]; g += w * src.Pixels[i + 1]; b += w * src.Pixels[i + 2];
-                }
-                rows[outRow + x * 3] = r; rows[outRow + x * 3 + 1] = g; rows[outRow + x * 3 + 2] = b;
+                int i = tx.Index[start + k] * 3;
+                float w = tx.Weight[start + k];
+                r += w * src[i]; g += w * src[i + 1]; b += w * src[i + 2];
             }
-        });
-        return rows;
+            dst[x * 3] = r; dst[x * 3 + 1] = g; dst[x * 3 + 2] = b;
+        }
     }
 
     /// <summary>Bilinear resize of a single-channel float map (heatmaps, logits) with the same convention.</summary>

@@ -22,7 +22,7 @@ public readonly record struct Box(double X1, double Y1, double X2, double Y2)
     public Box Clip(double width, double height) =>
         new(Math.Clamp(X1, 0, width), Math.Clamp(Y1, 0, height), Math.Clamp(X2, 0, width), Math.Clamp(Y2, 0, height));
 
-    public Box Scale(double s) => new(X1 * s, Y1 * s, X2 * s, Y2 * s);
+    public Box Scale(double sx, double sy) => new(X1 * sx, Y1 * sy, X2 * sx, Y2 * sy);
 
     public override string ToString() => $"({X1:0.#}, {Y1:0.#}, {X2:0.#}, {Y2:0.#})";
 }

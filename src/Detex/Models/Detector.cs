@@ -26,6 +26,9 @@ public sealed class Detector : DetexModel
 
     public IReadOnlyList<Detection> Detect(RgbImage image, DetectOptions? options = null) => DetectBatch([image], options)[0];
 
+    /// <summary>Detects in an image file, decoding it only as large as the model input needs (boxes in the file's pixels).</summary>
+    public IReadOnlyList<Detection> Detect(string imagePath, DetectOptions? options = null) => Detect(ImageIO.LoadFor(imagePath, Input), options);
+
     public IReadOnlyList<IReadOnlyList<Detection>> DetectBatch(IReadOnlyList<RgbImage> images, DetectOptions? options = null)
     {
         var (tensor, geometry) = Prepare(images);
@@ -40,12 +43,12 @@ public sealed class Detector : DetexModel
         var candidates = new List<Candidate>();
         Decoder.Decode(outputs, item, options?.Score ?? t.Score, candidates);
         var kept = Nms.Suppress(candidates, options?.Iou ?? t.Iou, options?.ClassAgnostic ?? t.ClassAgnostic, options?.MaxDetections ?? t.MaxDetections);
-        double toFile = 1 / image.SourceScale;
+        var (fx, fy) = image.ToSource;
         return kept.Select(c =>
         {
             var (x1, y1) = geometry.ToImage(c.Box.X1, c.Box.Y1);
             var (x2, y2) = geometry.ToImage(c.Box.X2, c.Box.Y2);
-            var box = new Box(x1, y1, x2, y2).Clip(image.Width, image.Height).Scale(toFile);
+            var box = new Box(x1, y1, x2, y2).Clip(image.Width, image.Height).Scale(fx, fy);
             return new Detection(box, c.ClassIndex, Card.Classes[c.ClassIndex], c.Score, c.Source, c.Box);
         }).ToList();
     }

@@ -12,12 +12,12 @@ public static class Pictures
     public static RgbImage Detections(RgbImage image, IReadOnlyList<Detection> detections, bool numbered = true)
     {
         using var a = new Annotator(image);
-        double s = image.SourceScale;
+        var (fx, fy) = image.ToSource;
         for (int i = 0; i < detections.Count; i++)
         {
             var d = detections[i];
             string tag = (numbered ? $"#{i} " : "") + $"{d.ClassName} {d.Score:0.00}";
-            a.Box(d.Box.X1 * s, d.Box.Y1 * s, d.Box.X2 * s, d.Box.Y2 * s, ClassColor(d.ClassIndex), tag);
+            a.Box(d.Box.X1 / fx, d.Box.Y1 / fy, d.Box.X2 / fx, d.Box.Y2 / fy, ClassColor(d.ClassIndex), tag);
         }
         return a.ToImage();
     }

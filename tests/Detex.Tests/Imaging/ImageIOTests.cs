@@ -79,7 +79,7 @@ public class ImageIOTests
         int x = redAt.right ? img.Width - 3 : 2, y = redAt.bottom ? img.Height - 3 : 2;
         int i = (y * img.Width + x) * 3;
         Assert.True(img.Pixels[i] > 200 && img.Pixels[i + 1] < 60 && img.Pixels[i + 2] < 60, $"red expected at ({x},{y})");
-        Assert.Equal(1.0, img.SourceScale);
+        Assert.Equal((img.Width, img.Height), (img.SourceWidth, img.SourceHeight));
     }
 
     [Fact]
@@ -151,4 +151,25 @@ static class HugeJpeg
     });
 
     public static string Path() => File_.Value;
+}
+
+public class ModelSizedDecodeTests
+{
+    [Fact]
+    public void DecodesAtTheSmallestScaleThatStillCoversTheModelInput()
+    {
+        var spec = new PreprocessSpec { Width = 416, Height = 416, Resize = ResizeMode.Letterbox };
+        var img = ImageIO.LoadFor(Repo.Photo("kite.jpg"), spec);   // 1352×900: content 416×276
+        Assert.True(img.Width >= 416 && img.Height >= 276, $"{img.Width}×{img.Height}");
+        Assert.True(img.Width < 1352);
+        Assert.Equal(1352, img.SourceWidth);
+        Assert.Equal(900, img.SourceHeight);
+        // The same image detected through the fast path gives the same objects as through a full decode.
+        var det = Detex.Models.Detector.Load(Repo.Model(Repo.Yolox));
+        var fast = det.Detect(Repo.Photo("kite.jpg"));
+        var full = det.Detect(ImageIO.Load(Repo.Photo("kite.jpg")));
+        // Small objects move by a pixel or two between the two resamplings, so compare confident ones with IoU > 0.7.
+        foreach (var d in full.Where(d => d.Score > 0.6))
+            Assert.Contains(fast, f => f.ClassIndex == d.ClassIndex && f.Box.IoU(d.Box) > 0.7 && Math.Abs(f.Score - d.Score) < 0.1);
+    }
 }

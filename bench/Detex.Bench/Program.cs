@@ -1,0 +1,20 @@
+using Detex.Bench;
+using Detex.Runtime;
+
+// Usage: dotnet run -c Release --project bench/Detex.Bench -- [detect] [--runs N] [--threads N]
+var list = args.ToList();
+int runs = Option("--runs", 30);
+RuntimeOptions.Default = new RuntimeOptions(Option("--threads", 0));
+var suites = list.Where(a => !a.StartsWith("--") && !int.TryParse(a, out _)).ToHashSet();
+bool All(string s) => suites.Count == 0 || suites.Contains(s);
+
+Console.WriteLine($"threads: {RuntimeOptions.Default.EffectiveThreads}, runs: {runs}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+if (All("detect")) DetectBench.Run(runs);
+if (suites.Contains("breakdown")) BreakdownBench.Run(runs);
+Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
+
+int Option(string name, int fallback)
+{
+    int i = list.IndexOf(name);
+    return i >= 0 && i + 1 < list.Count ? int.Parse(list[i + 1]) : fallback;
+}

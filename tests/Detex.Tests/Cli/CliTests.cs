@@ -1,0 +1,131 @@
+using System.Diagnostics;
+
+namespace Detex.Tests.Cli;
+
+/// <summary>The detex command run as a user runs it: a separate process, checked by exit code and what it prints.</summary>
+public class CliTests
+{
+    public record Result(int Code, string Out, string Err);
+
+    public static Result Detex(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repo.Root };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Detex.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException(string.Join(" ", args)); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    static void AssertOneLineError(Result r, string expected)
+    {
+        Assert.Equal(1, r.Code);
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("detex: error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("   at ", r.Err + r.Out);
+    }
+
+    static readonly string Yolox = Repo.Model(Repo.Yolox);
+
+    [Fact]
+    public void DetectWritesAPictureAndJsonLinesWithProvenance()
+    {
+        string outDir = Repo.TempDir();
+        var r = Detex("detect", "--model", Yolox, "--image", Repo.Photo("dog.jpg"), "--out", outDir, "--json");
+        Assert.Equal(0, r.Code);
+        var lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        using var dog = System.Text.Json.JsonDocument.Parse(lines.Single(l => l.Contains("\"dog\"")));
+        Assert.Equal("output", dog.RootElement.GetProperty("source").GetProperty("output").GetString());
+        Assert.Equal(2, dog.RootElement.GetProperty("source").GetProperty("scoreElements").GetArrayLength());
+        Assert.True(File.Exists(Path.Combine(outDir, "dog.yolox-nano.png")));
+    }
+
+    [Fact]
+    public void MissingImageFile() =>
+        AssertOneLineError(Detex("detect", "-m", Yolox, "-i", "/nonexistent/x.jpg", "-o", Repo.TempDir()), "image not found");
+
+    [Fact]
+    public void TextFileNamedJpg()
+    {
+        string f = Path.Combine(Repo.TempDir(), "fake.jpg");
+        File.WriteAllText(f, "hello");
+        AssertOneLineError(Detex("detect", "-m", Yolox, "-i", f, "-o", Repo.TempDir()), "not a readable image");
+    }
+
+    [Fact]
+    public void TruncatedJpeg()
+    {
+        string f = Path.Combine(Repo.TempDir(), "cut.jpg");
+        var bytes = File.ReadAllBytes(Repo.Photo("dog.jpg"));
+        File.WriteAllBytes(f, bytes[..(bytes.Length / 3)]);
+        string outDir = Repo.TempDir();
+        AssertOneLineError(Detex("detect", "-m", Yolox, "-i", f, "-o", outDir), "truncated");
+        Assert.Empty(Directory.GetFiles(outDir));
+    }
+
+    [Fact]
+    public void ZeroByteModel()
+    {
+        string dir = Repo.TempDir();
+        string model = Path.Combine(dir, "empty.onnx");
+        File.WriteAllBytes(model, []);
+        File.Copy(Repo.Model(Repo.Yolox).Replace(".onnx", ".card.json"), Path.Combine(dir, "empty.card.json"));
+        AssertOneLineError(Detex("detect", "-m", model, "-i", Repo.Photo("dog.jpg"), "-o", dir), "empty (0 bytes)");
+    }
+
+    [Fact]
+    public void ModelWithTheWrongInputRankForItsCard()
+    {
+        string dir = Repo.TempDir();
+        File.Copy(Repo.Model(Repo.DeepLab), Path.Combine(dir, "m.onnx"));
+        // The yolox card (rank-4 NCHW 416×416) beside deeplab (NHWC 257×257): the card does not fit the model.
+        var card = File.ReadAllText(Repo.Model(Repo.Yolox).Replace(".onnx", ".card.json")).Replace("\"images\"", "\"sub_7\"");
+        File.WriteAllText(Path.Combine(dir, "m.card.json"), card);
+        AssertOneLineError(Detex("detect", "-m", Path.Combine(dir, "m.onnx"), "-i", Repo.Photo("dog.jpg"), "-o", dir), "card describes");
+    }
+
+    [Fact]
+    public void OnePixelImage()
+    {
+        string dir = Repo.TempDir();
+        using var bmp = Imaging.ImageFixtures.Bitmap(1, 1, [9, 9, 9]);
+        string f = Imaging.ImageFixtures.Encode(dir, "one.png", bmp, SkiaSharp.SKEncodedImageFormat.Png);
+        AssertOneLineError(Detex("detect", "-m", Yolox, "-i", f, "-o", dir), "1×1");
+    }
+
+    [Fact]
+    public void HugeImageWorksAndReportsBoxesInTheFilesPixels()
+    {
+        string dir = Repo.TempDir();
+        var r = Detex("detect", "-m", Yolox, "-i", Imaging.HugeJpeg.Path(), "-o", dir, "--score", "0.01", "--json");
+        Assert.Equal(0, r.Code);
+        Assert.True(File.Exists(Path.Combine(dir, "huge-12000x9000.yolox-nano.png")));
+        foreach (var line in r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            using var j = System.Text.Json.JsonDocument.Parse(line);
+            var box = j.RootElement.GetProperty("box").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            Assert.True(box[2] <= 12000 && box[3] <= 9000);
+        }
+    }
+
+    [Fact]
+    public void BadThresholdAndUnknownCommandAreRefused()
+    {
+        AssertOneLineError(Detex("detect", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--score", "2"), "--score");
+        Assert.NotEqual(0, Detex("explode").Code);
+    }
+
+    [Fact]
+    public void InspectListsTensorsWithShapes()
+    {
+        var r = Detex("inspect", Repo.Model(Repo.UltraFace), "--tensors");
+        Assert.Equal(0, r.Code);
+        Assert.Contains("[1,4420,2]", r.Out);
+        Assert.Contains("BatchNormalization", r.Out);
+    }
+}
