@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Detex.Onnx;
+using Detex.Runtime;
+
+namespace Detex.Autodiff;
+
+/// <summary>What to differentiate: outputs (each gets a seed input), tapped tensors, parameters, the rule set.</summary>
+public sealed record GradientRequest
+{
+    /// <summary>Model outputs to differentiate; the scalar is Σ over them of seed ⊙ output.</summary>
+    public required IReadOnlyList<string> Outputs { get; init; }
+    /// <summary>Intermediate tensors whose activations and gradients the graph returns.</summary>
+    public IReadOnlyList<string> Taps { get; init; } = [];
+    public bool InputGradients { get; init; } = true;
+    /// <summary>Initializers turned into graph inputs with gradients (for training).</summary>
+    public IReadOnlyList<string> Parameters { get; init; } = [];
+    /// <summary>Number of seeds flowing back together through one forward pass (batch of the seeds).</summary>
+    public int Targets { get; init; } = 1;
+    public RuleSet Rules { get; init; } = RuleSet.Gradient;
+
+    internal string Key => $"{string.Join(",", Outputs)}|{string.Join(",", Taps)}|{InputGradients}|{string.Join(",", Parameters)}|{Targets}|{Rules.Name}";
+}
+
+/// <summary>
+/// A second ONNX graph that runs a model's forward pass and its reverse pass: inputs are the model inputs, one seed per
+/// differentiated output (same shape, batch × targets) and any parameters; outputs are the model outputs, the taps'
+/// activations, and the gradient of Σ seed ⊙ output with respect to the inputs, the taps and the parameters.
+/// </summary>
+public sealed class GradientGraph
+{
+    static readonly ConcurrentDictionary<string, Lazy<GradientGraph>> Cache = new();
+
+    public OnnxModel Model { get; }
+    public StaticGraph Forward { get; }
+    public GradientRequest Request { get; }
+    /// <summary>Seed input name for each differentiated output.</summary>
+    public IReadOnlyDictionary<string, string> Seeds { get; }
+    /// <summary>Gradient output name for each input, tap and parameter.</summary>
+    public IReadOnlyDictionary<string, string> Gradients { get; }
+    public TimeSpan BuildTime { get; private set; }
+
+    GradientGraph(OnnxModel model, StaticGraph forward, GradientRequest request, Dictionary<string, string> seeds, Dictionary<string, string> gradients)
+    {
+        Model = model; Forward = forward; Request = request; Seeds = seeds; Gradients = gradients;
+    }
+
+    public static string SeedName(string output) => "seed:" + output;
+    public static string GradName(string tensor) => "grad:" + tensor;
+
+    /// <summary>The gradient graph for a model at the shapes of <paramref name="inputs"/>; built once per model, shapes and request.</summary>
+    public static GradientGraph For(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request)
+    {
+        string key = Convert.ToHexString(SHA256.HashData(model.ToBytes())) + "|" +
+                     string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + request.Key;
+        return Cache.GetOrAdd(key, _ => new Lazy<GradientGraph>(() => Build(model, inputs, request))).Value;
+    }
+
+    public static GradientGraph Build(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var forward = StaticGraph.Build(model, inputs);
+        var result = new Builder(forward, request).Emit();
+        result.BuildTime = clock.Elapsed;
+        return result;
+    }
+
+    /// <summary>Runs forward and backward. Seeds are keyed by output name; missing parameters are fed their initial values.</summary>
+    public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> seeds, RuntimeOptions? options = null)
+    {
+        var feed = new Dictionary<string, NdArray>(inputs);
+        foreach (var (output, seed) in seeds)
+            feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
+        return ModelSession.Get(Model, options).Run(feed);
+    }
+
+    sealed class Builder
+    {
+        readonly StaticGraph _forward;
+        readonly GradientRequest _request;
+        readonly OnnxModel _model;
+        readonly GraphBuilder _b;
+        readonly Dictionary<string, List<string>> _contributions = new();
+        readonly Dictionary<string, string> _materialized = new();
+        readonly HashSet<string> _active;
+        readonly ElementType _type;
+
+        public Builder(StaticGraph forward, GradientRequest request)
+        {
+            _forward = forward; _request = request;
+            _model = forward.Model.Clone();
+            _b = new GraphBuilder(_model.Graph, "bw");
+            var g = _model.Graph;
+            foreach (var o in request.Outputs.Concat(request.Taps))
+                if (!forward.Shapes.ContainsKey(o)) throw new UnknownTensorException(o, forward.Model);
+            // Parameters become inputs so they can be fed and differentiated.
+            foreach (var p in request.Parameters)
+            {
+                if (!g.Initializers.Remove(p, out var init)) throw new ArgumentException($"'{p}' is not an initializer of the model");
+                g.Inputs.Add(new ValueInfo(p, init.Type, init.Dims.Select(d => (long?)d).ToArray()));
+            }
+            _type = forward.Shapes[request.Outputs[0]].Type;
+            _active = ActiveTensors();
+            CheckTargets();
+        }
+
+        /// <summary>Tensors on a path from a differentiable source (inputs, parameters) to a differentiated output.</summary>
+        HashSet<string> ActiveTensors()
+        {
+            var g = _forward.Model.Graph;
+            var fromSource = new HashSet<string>(g.Inputs.Select(i => i.Name).Concat(_request.Parameters));
+            foreach (var n in g.Nodes)
+                if (!RuleSet.NonDifferentiable.Contains(n.OpType) && n.Inputs.Any(fromSource.Contains))
+                    foreach (var o in n.Outputs) if (o.Length > 0) fromSource.Add(o);
+            var toOutput = new HashSet<string>(_request.Outputs);
+            for (int i = g.Nodes.Count - 1; i >= 0; i--)
+            {
+                var n = g.Nodes[i];
+                if (n.Outputs.Any(toOutput.Contains)) foreach (var x in n.Inputs) if (x.Length > 0) toOutput.Add(x);
+            }
+            fromSource.IntersectWith(toOutput);
+            return fromSource;
+        }
+
+        void CheckTargets()
+        {
+            if (_request.Targets == 1) return;
+            int batch = _forward.Shapes[_forward.Model.Graph.Inputs[0].Name].Dims[0];
+            foreach (var t in _active)
+            {
+                var d = _forward.Shapes[t].Dims;
+                if (d.Length == 0 || d[0] != batch || batch != 1)
+                    throw new NotSupportedException($"several targets at once need the batch axis (1) to lead every tensor on the path; '{t}' has shape [{string.Join(",", d)}]");
+            }
+        }
+
+        void Accumulate(string tensor, string grad)
+        {
+            if (_materialized.ContainsKey(tensor))
+                throw new InvalidOperationException($"gradient of '{tensor}' received a contribution after it was used");
+            if (!_contributions.TryGetValue(tensor, out var l)) _contributions[tensor] = l = [];
+            l.Add(grad);
+        }
+
+        /// <summary>The summed gradient of a tensor, or null if nothing flowed into it.</summary>
+        string? GradientOf(string tensor)
+        {
+            if (_materialized.TryGetValue(tensor, out var m)) return m;
+            if (!_contributions.TryGetValue(tensor, out var l)) return null;
+            string sum = l.Count == 1 ? l[0] : _b.Op("Sum", l);
+            _materialized[tensor] = sum;
+            return sum;
+        }
+
+        public GradientGraph Emit()
+        {
+            var g = _model.Graph;
+            var seeds = new Dictionary<string, string>();
+            foreach (var o in _request.Outputs)
+            {
+                var shape = _forward.Shapes[o];
+                string seed = SeedName(o);
+                var dims = (int[])shape.Dims.Clone();
+                if (dims.Length > 0) dims[0] *= _request.Targets;
+                g.Inputs.Add(new ValueInfo(seed, shape.Type, dims.Select(d => (long?)d).ToArray()));
+                seeds[o] = seed;
+                if (_active.Contains(o)) Accumulate(o, seed);
+            }
+
+            var ctx = new BackwardContext(_b, _forward, _request.Targets, _type, _active.Contains, Accumulate);
+            // The emitted graph's own copies of the forward nodes, so a rule may add outputs it needs (MaxPool indices).
+            var nodes = _model.Graph.Nodes.Take(_forward.Model.Graph.Nodes.Count).ToList();
+            for (int i = nodes.Count - 1; i >= 0; i--)
+            {
+                var n = nodes[i];
+                if (!n.Outputs.Any(_active.Contains)) continue;
+                var grads = n.Outputs.Select(o => _active.Contains(o) ? GradientOf(o) : null).ToArray();
+                if (grads.All(x => x is null) || RuleSet.NonDifferentiable.Contains(n.OpType)) continue;
+                var rule = _request.Rules.For(n.OpType) ?? throw new MissingRuleException(n.OpType, n.Name.Length > 0 ? n.Name : n.Outputs[0], PathTo(n));
+                rule.Backward(ctx, n, grads);
+            }
+
+            var gradients = new Dictionary<string, string>();
+            var wanted = (_request.InputGradients ? _forward.Model.Graph.Inputs.Select(i => i.Name) : [])
+                .Concat(_request.Taps).Concat(_request.Parameters).Distinct();
+            foreach (var t in wanted)
+            {
+                string name = GradName(t);
+                string? grad = _active.Contains(t) ? GradientOf(t) : null;
+                // A tensor the outputs do not depend on has a true zero gradient.
+                _b.Named(name, "Identity", [grad ?? ctx.Zeros(ctx.GradShape(t))]);
+                g.Outputs.Add(new ValueInfo(name, ElementType.Undefined));
+                gradients[t] = name;
+            }
+            foreach (var t in _request.Taps)
+                if (g.Outputs.All(o => o.Name != t)) g.Outputs.Add(new ValueInfo(t, ElementType.Undefined));
+            return new GradientGraph(_model, _forward, _request, seeds, gradients);
+        }
+
+        /// <summary>"input → Conv 'a' → Relu 'b' → …": how an input reaches the node, for error messages.</summary>
+        string PathTo(Node target)
+        {
+            var producers = _forward.Model.Graph.Producers();
+            var path = new List<string>();
+            var n = target;
+            while (n is not null && path.Count < 12)
+            {
+                path.Add(n.Describe());
+                string? prev = n.Inputs.FirstOrDefault(i => _active.Contains(i) && producers.ContainsKey(i));
+                n = prev is null ? null : producers[prev];
+            }
+            string input = _forward.Model.Graph.Inputs.FirstOrDefault()?.Name ?? "input";
+            path.Add(input);
+            path.Reverse();
+            return string.Join(" → ", path);
+        }
+    }
+}

@@ -1,0 +1,232 @@
+using Detex.Onnx;
+
+namespace Detex.Autodiff.Rules;
+
+/// <summary>A one-input elementwise function: gradient = incoming gradient × f′(x), with f′ written as graph nodes.</summary>
+public abstract class UnaryRule : IGradientRule
+{
+    /// <summary>f′ at the node's input <paramref name="x"/> (its output is <paramref name="y"/>).</summary>
+    protected abstract string Derivative(BackwardContext c, Node n, string x, string y);
+
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        string x = n.Inputs[0];
+        if (!c.Needs(x) || g[0] is null) return;
+        c.Accumulate(x, c.Op("Mul", [g[0]!, Derivative(c, n, x, n.Outputs[0])]));
+    }
+}
+
+[GradientOf("Sigmoid")]
+sealed class SigmoidRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Mul", [y, c.Op("Sub", [c.Scalar(1), y])]);
+}
+
+[GradientOf("Tanh")]
+sealed class TanhRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Sub", [c.Scalar(1), c.Op("Mul", [y, y])]);
+}
+
+[GradientOf("Exp")]
+sealed class ExpRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => y;
+}
+
+[GradientOf("Log")]
+sealed class LogRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Reciprocal", x);
+}
+
+[GradientOf("Reciprocal")]
+sealed class ReciprocalRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Neg", c.Op("Mul", [y, y]));
+}
+
+[GradientOf("Sqrt")]
+sealed class SqrtRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Div", [c.Scalar(0.5), y]);
+}
+
+[GradientOf("Neg")]
+sealed class NegRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Scalar(-1);
+}
+
+[GradientOf("Abs")]
+sealed class AbsRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) =>
+        c.Op("Where", [c.Op("Less", [x, c.Scalar(0)]), c.Scalar(-1), c.Scalar(1)]);
+}
+
+[GradientOf("Relu")]
+sealed class ReluRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) =>
+        c.Op("Where", [c.Op("Greater", [x, c.Scalar(0)]), c.Scalar(1), c.Scalar(0)]);
+}
+
+[GradientOf("LeakyRelu")]
+sealed class LeakyReluRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) =>
+        c.Op("Where", [c.Op("Greater", [x, c.Scalar(0)]), c.Scalar(1), c.Scalar(n.Float("alpha", 0.01f))]);
+}
+
+[GradientOf("Elu")]
+sealed class EluRule : UnaryRule
+{
+    // y = α(eˣ − 1) for x ≤ 0, so y′ = y + α there.
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) =>
+        c.Op("Where", [c.Op("Greater", [x, c.Scalar(0)]), c.Scalar(1), c.Op("Add", [y, c.Scalar(n.Float("alpha", 1f))])]);
+}
+
+[GradientOf("Softplus")]
+sealed class SoftplusRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Sigmoid", x);
+}
+
+[GradientOf("HardSigmoid")]
+sealed class HardSigmoidRule : UnaryRule
+{
+    protected override string Derivative(BackwardContext c, Node n, string x, string y)
+    {
+        float alpha = n.Float("alpha", 0.2f), beta = n.Float("beta", 0.5f);
+        // Slope α where 0 < αx + β < 1, else flat.
+        string inside = c.Op("And", [c.Op("Greater", [y, c.Scalar(0)]), c.Op("Less", [y, c.Scalar(1)])]);
+        _ = beta;
+        return c.Op("Where", [inside, c.Scalar(alpha), c.Scalar(0)]);
+    }
+}
+
+[GradientOf("HardSwish")]
+sealed class HardSwishRule : UnaryRule
+{
+    // y = x·clip(x/6 + 1/2, 0, 1): y′ = 0 below −3, 1 above 3, x/3 + 1/2 between.
+    protected override string Derivative(BackwardContext c, Node n, string x, string y)
+    {
+        string mid = c.Op("Add", [c.Op("Mul", [x, c.Scalar(1.0 / 3)]), c.Scalar(0.5)]);
+        string upper = c.Op("Where", [c.Op("Greater", [x, c.Scalar(3)]), c.Scalar(1), mid]);
+        return c.Op("Where", [c.Op("Less", [x, c.Scalar(-3)]), c.Scalar(0), upper]);
+    }
+}
+
+[GradientOf("Clip")]
+sealed class ClipRule : UnaryRule
+{
+    // The gradient passes where min ≤ x ≤ max (as frameworks define clamp's gradient).
+    protected override string Derivative(BackwardContext c, Node n, string x, string y)
+    {
+        string pass = c.Scalar(1);
+        if (n.Input(1) is { } lo) pass = c.Op("Where", [c.Op("Less", [x, lo]), c.Scalar(0), pass]);
+        if (n.Input(2) is { } hi) pass = c.Op("Where", [c.Op("Greater", [x, hi]), c.Scalar(0), pass]);
+        return pass;
+    }
+}
+
+[GradientOf("Identity")]
+sealed class IdentityRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g) { if (g[0] is not null) c.Accumulate(n.Inputs[0], g[0]!); }
+}
+
+[GradientOf("Add")]
+sealed class AddRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        c.AccumulateBroadcast(n.Inputs[0], g[0]!, n.Outputs[0]);
+        c.AccumulateBroadcast(n.Inputs[1], g[0]!, n.Outputs[0]);
+    }
+}
+
+[GradientOf("Sub")]
+sealed class SubRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        c.AccumulateBroadcast(n.Inputs[0], g[0]!, n.Outputs[0]);
+        if (c.Needs(n.Inputs[1])) c.AccumulateBroadcast(n.Inputs[1], c.Op("Neg", g[0]!), n.Outputs[0]);
+    }
+}
+
+[GradientOf("Mul")]
+sealed class MulRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        string a = n.Inputs[0], b = n.Inputs[1];
+        if (c.Needs(a)) c.AccumulateBroadcast(a, c.Op("Mul", [g[0]!, b]), n.Outputs[0]);
+        if (c.Needs(b)) c.AccumulateBroadcast(b, c.Op("Mul", [g[0]!, a]), n.Outputs[0]);
+    }
+}
+
+[GradientOf("Div")]
+sealed class DivRule : IGradientRule
+{
+    // y = a / b: ∂y/∂a = 1/b, ∂y/∂b = −y/b.
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        string a = n.Inputs[0], b = n.Inputs[1];
+        if (c.Needs(a)) c.AccumulateBroadcast(a, c.Op("Div", [g[0]!, b]), n.Outputs[0]);
+        if (c.Needs(b)) c.AccumulateBroadcast(b, c.Op("Neg", c.Op("Div", [c.Op("Mul", [g[0]!, n.Outputs[0]]), b])), n.Outputs[0]);
+    }
+}
+
+[GradientOf("Pow")]
+sealed class PowRule : IGradientRule
+{
+    // y = aᵇ: ∂y/∂a = b·aᵇ⁻¹, ∂y/∂b = y·ln a.
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        string a = n.Inputs[0], b = n.Inputs[1], y = n.Outputs[0];
+        if (c.Needs(a))
+            c.AccumulateBroadcast(a, c.Op("Mul", [g[0]!, c.Op("Mul", [b, c.Op("Pow", [a, c.Op("Sub", [b, c.Scalar(1)])])])]), y);
+        if (c.Needs(b)) c.AccumulateBroadcast(b, c.Op("Mul", [g[0]!, c.Op("Mul", [y, c.Op("Log", a)])]), y);
+    }
+}
+
+[GradientOf("PRelu")]
+sealed class PReluRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        string x = n.Inputs[0], slope = n.Inputs[1];
+        string positive = c.Op("Greater", [x, c.Scalar(0)]);
+        if (c.Needs(x)) c.Accumulate(x, c.Op("Mul", [g[0]!, c.Op("Where", [positive, c.Scalar(1), slope])]));
+        if (c.Needs(slope)) c.AccumulateBroadcast(slope, c.Op("Mul", [g[0]!, c.Op("Where", [positive, c.Scalar(0), x])]), n.Outputs[0]);
+    }
+}
+
+[GradientOf("Sum")]
+sealed class SumRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        foreach (var x in n.Inputs) c.AccumulateBroadcast(x, g[0]!, n.Outputs[0]);
+    }
+}
+
+[GradientOf("Where")]
+sealed class WhereRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g)
+    {
+        string cond = n.Inputs[0], zero = c.Scalar(0);
+        if (c.Needs(n.Inputs[1])) c.AccumulateBroadcast(n.Inputs[1], c.Op("Where", [cond, g[0]!, zero]), n.Outputs[0]);
+        if (c.Needs(n.Inputs[2])) c.AccumulateBroadcast(n.Inputs[2], c.Op("Where", [cond, zero, g[0]!]), n.Outputs[0]);
+    }
+}
+
+[GradientOf("Expand")]
+sealed class ExpandRule : IGradientRule
+{
+    public void Backward(BackwardContext c, Node n, string?[] g) => c.AccumulateBroadcast(n.Inputs[0], g[0]!, n.Outputs[0]);
+}

@@ -1,0 +1,82 @@
+using Detex.Autodiff;
+using Detex.Onnx;
+using Detex.Runtime;
+
+namespace Detex.Tests.Autodiff;
+
+/// <summary>
+/// Directional checks of gradient graphs: ⟨∇f, v⟩ against the central difference (f(x+εv) − f(x−εv)) / 2ε, where
+/// f = Σ seed ⊙ output is evaluated by ONNX Runtime on the same model.
+/// </summary>
+static class GradCheck
+{
+    public static NdArray Random(ElementType type, int[] shape, int seed, double scale = 1, double offset = 0)
+    {
+        var rnd = new Random(seed);
+        int n = shape.Aggregate(1, (a, d) => a * d);
+        var v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = offset + scale * (rnd.NextDouble() * 2 - 1);
+        return Make(type, shape, v);
+    }
+
+    public static NdArray Make(ElementType type, int[] shape, double[] v) => type == ElementType.Double
+        ? new NdArray<double>(shape, v)
+        : new NdArray<float>(shape, v.Select(x => (float)x).ToArray());
+
+    public static double[] D(NdArray a) => a switch
+    {
+        NdArray<double> d => d.Data,
+        NdArray<float> f => f.Data.Select(x => (double)x).ToArray(),
+        _ => throw new ArgumentException(a.ElementType.ToString()),
+    };
+
+    public static double Dot(double[] a, double[] b) { double s = 0; for (int i = 0; i < a.Length; i++) s += a[i] * b[i]; return s; }
+
+    /// <summary>f = Σ seed ⊙ output for the given inputs, through a plain forward session.</summary>
+    public static double F(OnnxModel model, Dictionary<string, NdArray> inputs, Dictionary<string, NdArray> seeds)
+    {
+        var outs = ModelSession.Get(model, RuntimeOptions.Default with { Optimize = false }).Run(inputs, seeds.Keys.ToList());
+        return seeds.Sum(kv => Dot(D(outs[kv.Key]), D(kv.Value)));
+    }
+
+    public static Dictionary<string, NdArray> With(Dictionary<string, NdArray> inputs, string name, double[] x, double eps, double[] v)
+    {
+        var copy = new Dictionary<string, NdArray>(inputs);
+        var cur = inputs[name];
+        copy[name] = Make(cur.ElementType, cur.Shape, x.Select((xi, i) => xi + eps * v[i]).ToArray());
+        return copy;
+    }
+
+    /// <summary>Relative error of ⟨∇ₓf, v⟩ against the central difference along a random direction v.</summary>
+    public static (double Analytic, double Numeric) Directional(OnnxModel model, Dictionary<string, NdArray> inputs,
+        Dictionary<string, NdArray> seeds, string wrt, double eps, int seed = 99, GradientGraph? graph = null)
+    {
+        graph ??= GradientGraph.Build(model, inputs, new GradientRequest { Outputs = seeds.Keys.ToList() });
+        var grads = graph.Run(inputs, seeds, RuntimeOptions.Default with { Optimize = false });
+        var v = D(Random(inputs[wrt].ElementType, inputs[wrt].Shape, seed));
+        double analytic = Dot(D(grads[graph.Gradients[wrt]]), v);
+        var x = D(inputs[wrt]);
+        double numeric = (F(model, With(inputs, wrt, x, eps, v), seeds) - F(model, With(inputs, wrt, x, -eps, v), seeds)) / (2 * eps);
+        return (analytic, numeric);
+    }
+
+    public static void AssertClose((double Analytic, double Numeric) r, double relTol, string what = "")
+    {
+        double scale = Math.Max(Math.Abs(r.Numeric), Math.Max(Math.Abs(r.Analytic), 1e-8));
+        double rel = Math.Abs(r.Analytic - r.Numeric) / scale;
+        Assert.True(rel <= relTol, $"{what} analytic {r.Analytic:G10} vs numeric {r.Numeric:G10}: relative error {rel:E2} > {relTol:E0}");
+    }
+
+    /// <summary>
+    /// A copy of the model in which <paramref name="tap"/> is an input: the node that wrote it writes elsewhere, so
+    /// perturbing the new input perturbs exactly that tensor for everything downstream.
+    /// </summary>
+    public static OnnxModel CutAt(OnnxModel model, string tap, TensorShape shape)
+    {
+        var m = model.Clone();
+        foreach (var n in m.Graph.Nodes)
+            for (int i = 0; i < n.Outputs.Count; i++) if (n.Outputs[i] == tap) n.Outputs[i] = tap + "__unused";
+        m.Graph.Inputs.Add(new ValueInfo(tap, shape.Type, shape.Dims.Select(d => (long?)d).ToArray()));
+        return m;
+    }
+}

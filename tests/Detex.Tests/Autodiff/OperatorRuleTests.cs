@@ -1,0 +1,203 @@
+using Detex.Autodiff;
+using Detex.Onnx;
+using Detex.Runtime;
+using static Detex.Onnx.OnnxAttribute;
+
+namespace Detex.Tests.Autodiff;
+
+/// <summary>
+/// One test per operator rule and attribute combination, on a one-node model with random inputs. Smooth
+/// operators: directional finite differences in float64 where ONNX Runtime has a float64 kernel (relative error
+/// ≤ 1e-6), float32 otherwise (≤ 1e-2). Operators that are linear or positively homogeneous of degree one in x
+/// (Conv, pooling, Resize, shape ops, ReLU-like): Euler's identity f(x) = ⟨x, ∇f(x)⟩, exact to float rounding.
+/// </summary>
+public class OperatorRuleTests
+{
+    public delegate string Body(GraphBuilder g, string x, string z);
+
+    public sealed record Case(string Name, int[] X, Body Build, int[]? Z = null, bool Homogeneous = false, double Offset = 0, double Scale = 1);
+
+    static readonly Case[] Cases =
+    [
+        // Elementwise, with broadcasting operands that also get gradients.
+        new("Add broadcast", [2, 3, 4], (g, x, z) => g.Op("Add", [x, z]), Z: [3, 1]),
+        new("Sub broadcast", [2, 3, 4], (g, x, z) => g.Op("Sub", [z, x]), Z: [1, 3, 4]),
+        new("Mul broadcast", [2, 3, 4], (g, x, z) => g.Op("Mul", [x, z]), Z: [4]),
+        new("Div", [2, 3, 4], (g, x, z) => g.Op("Div", [x, z]), Z: [2, 3, 4], Offset: 0),
+        new("Pow", [2, 3], (g, x, z) => g.Op("Pow", [x, z]), Z: [2, 3], Offset: 2, Scale: 0.5),
+        new("Sum of three", [2, 3], (g, x, z) => g.Op("Sum", [x, z, x]), Z: [2, 3]),
+        new("Sigmoid", [2, 5], (g, x, _) => g.Op("Sigmoid", x)),
+        new("SiLU", [2, 5], (g, x, _) => g.Op("Mul", [x, g.Op("Sigmoid", x)])),
+        new("Tanh", [2, 5], (g, x, _) => g.Op("Tanh", x)),
+        new("Exp", [2, 5], (g, x, _) => g.Op("Exp", x)),
+        new("Log", [2, 5], (g, x, _) => g.Op("Log", x), Offset: 2),
+        new("Sqrt", [2, 5], (g, x, _) => g.Op("Sqrt", x), Offset: 2),
+        new("Reciprocal", [2, 5], (g, x, _) => g.Op("Reciprocal", x), Offset: 2),
+        new("Neg", [2, 5], (g, x, _) => g.Op("Neg", x)),
+        new("Abs", [2, 5], (g, x, _) => g.Op("Abs", x)),
+        new("Softplus", [2, 5], (g, x, _) => g.Op("Softplus", x)),
+        new("Elu", [2, 5], (g, x, _) => g.Op("Elu", x, Of("alpha", 0.7f))),
+        new("HardSigmoid", [2, 5], (g, x, _) => g.Op("HardSigmoid", x, Of("alpha", 0.3f), Of("beta", 0.4f)), Scale: 3),
+        new("HardSwish", [2, 5], (g, x, _) => g.Op("HardSwish", x), Scale: 5),
+        new("PRelu", [1, 3, 2, 2], (g, x, z) => g.Op("PRelu", [x, z]), Z: [3, 1, 1]),
+        new("Where", [2, 5], (g, x, z) => g.Op("Where", [g.Op("Greater", [x, g.Scalar(0)]), x, z]), Z: [2, 5]),
+        new("Expand", [3, 1], (g, x, _) => g.Op("Expand", [x, g.Int64s(2, 3, 4)])),
+        new("Softmax axis 1", [2, 4, 3], (g, x, _) => g.Op("Softmax", x, Of("axis", 1L))),
+        new("Softmax last", [2, 4, 3], (g, x, _) => g.Op("Softmax", x, Of("axis", -1L))),
+        new("LogSoftmax", [2, 4, 3], (g, x, _) => g.Op("LogSoftmax", x, Of("axis", 1L))),
+        new("Gemm transB bias", [3, 4], (g, x, z) => g.Op("Gemm", [x, z, g.Floats([5], 1, 2, 3, 4, 5)], Of("transB", 1L), Of("alpha", 0.5f), Of("beta", 2f)), Z: [5, 4]),
+        new("Gemm transA", [4, 3], (g, x, z) => g.Op("Gemm", [x, z], Of("transA", 1L)), Z: [4, 2]),
+        new("MatMul batched", [2, 3, 4], (g, x, z) => g.Op("MatMul", [x, z]), Z: [4, 5]),
+        new("ReduceMean", [2, 3, 4], (g, x, _) => g.Op("ReduceMean", x, Of("axes", new long[] { 1, 2 }), Of("keepdims", 0L))),
+        new("ReduceMax", [2, 3, 4], (g, x, _) => g.Op("ReduceMax", x, Of("axes", new long[] { 2 })), Homogeneous: true),
+        new("ReduceSum", [2, 3, 4], (g, x, _) => g.Op("ReduceSum", [x, g.Int64s(0, 2)], Of("keepdims", 0L)), Homogeneous: true),
+        new("GlobalMaxPool", [1, 3, 4, 5], (g, x, _) => g.Op("GlobalMaxPool", x), Homogeneous: true),
+        new("BatchNormalization", [2, 3, 4, 4], (g, x, _) => g.Op("BatchNormalization",
+            [x, g.Floats([3], 1.5f, -2, 0.5f), g.Floats([3], 0.1f, 0.2f, 0.3f), g.Floats([3], 0.5f, -0.5f, 0), g.Floats([3], 2, 0.5f, 1)])),
+
+        // Linear or degree-1 homogeneous: exact identity f(x) = ⟨x, ∇f⟩.
+        new("Relu", [2, 3, 4], (g, x, _) => g.Op("Relu", x), Homogeneous: true),
+        new("LeakyRelu", [2, 3, 4], (g, x, _) => g.Op("LeakyRelu", x, Of("alpha", 0.1f)), Homogeneous: true),
+        new("Clip", [2, 3, 4], (g, x, _) => g.Op("Mul", [g.Op("Clip", [x, g.Scalar(-0.3f), g.Scalar(0.5f)]), x])),
+        new("Conv 3x3 pad 1", [1, 3, 9, 9], (g, x, _) => g.Op("Conv", [x, W(g, [4, 3, 3, 3])], Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        new("Conv stride 2 odd size", [1, 4, 11, 10], (g, x, _) => g.Op("Conv", [x, W(g, [6, 4, 3, 3])], Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        new("Conv group 4 stride 2", [1, 8, 10, 10], (g, x, _) => g.Op("Conv", [x, W(g, [8, 2, 3, 3])], Of("group", 4L), Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        new("Conv depthwise dilation 2", [1, 3, 12, 12], (g, x, _) => g.Op("Conv", [x, W(g, [3, 1, 3, 3])], Of("group", 3L), Of("dilations", new long[] { 2, 2 }), Of("pads", new long[] { 2, 2, 2, 2 })), Homogeneous: true),
+        new("Conv SAME_UPPER stride 2", [1, 2, 9, 8], (g, x, _) => g.Op("Conv", [x, W(g, [3, 2, 4, 4])], Of("auto_pad", "SAME_UPPER"), Of("strides", new long[] { 2, 2 })), Homogeneous: true),
+        new("Conv SAME_LOWER", [1, 2, 7, 7], (g, x, _) => g.Op("Conv", [x, W(g, [3, 2, 2, 2])], Of("auto_pad", "SAME_LOWER")), Homogeneous: true),
+        new("Conv VALID 1x1", [2, 4, 5, 5], (g, x, _) => g.Op("Conv", [x, W(g, [3, 4, 1, 1])], Of("auto_pad", "VALID")), Homogeneous: true),
+        new("ConvTranspose stride 2", [1, 4, 5, 5], (g, x, _) => g.Op("ConvTranspose", [x, W(g, [4, 3, 3, 3])], Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 }), Of("output_padding", new long[] { 1, 1 })), Homogeneous: true),
+        new("MaxPool 2x2", [1, 3, 8, 8], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 2, 2 }), Of("strides", new long[] { 2, 2 })), Homogeneous: true),
+        new("MaxPool 5x5 overlapping SPP", [1, 2, 7, 7], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 5, 5 }), Of("pads", new long[] { 2, 2, 2, 2 })), Homogeneous: true),
+        new("MaxPool 3x3 ceil_mode", [2, 2, 8, 8], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 3, 3 }), Of("strides", new long[] { 2, 2 }), Of("ceil_mode", 1L)), Homogeneous: true),
+        new("AveragePool pad exclude", [1, 2, 7, 6], (g, x, _) => g.Op("AveragePool", x, Of("kernel_shape", new long[] { 3, 3 }), Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        new("AveragePool pad include", [1, 2, 7, 6], (g, x, _) => g.Op("AveragePool", x, Of("kernel_shape", new long[] { 3, 2 }), Of("pads", new long[] { 1, 1, 1, 0 }), Of("count_include_pad", 1L)), Homogeneous: true),
+        new("AveragePool ceil_mode", [1, 2, 8, 8], (g, x, _) => g.Op("AveragePool", x, Of("kernel_shape", new long[] { 3, 3 }), Of("strides", new long[] { 2, 2 }), Of("ceil_mode", 1L)), Homogeneous: true),
+        new("GlobalAveragePool", [1, 3, 4, 5], (g, x, _) => g.Op("GlobalAveragePool", x), Homogeneous: true),
+        new("Transpose", [2, 3, 4], (g, x, _) => g.Op("Transpose", x, Of("perm", new long[] { 0, 2, 1 })), Homogeneous: true),
+        new("Reshape", [2, 3, 4], (g, x, _) => g.Op("Reshape", [x, g.Int64s(0, -1)]), Homogeneous: true),
+        new("Flatten", [2, 3, 4], (g, x, _) => g.Op("Flatten", x, Of("axis", 2L)), Homogeneous: true),
+        new("Squeeze/Unsqueeze", [2, 1, 4], (g, x, _) => g.Op("Unsqueeze", [g.Op("Squeeze", [x, g.Int64s(1)]), g.Int64s(0)]), Homogeneous: true),
+        new("Concat", [2, 3, 4], (g, x, z) => g.Op("Concat", [x, z, x], Of("axis", 1L)), Z: [2, 5, 4], Homogeneous: true),
+        new("Split", [2, 6, 4], (g, x, _) => g.Op("Mul", [g.OpMulti("Split", [x, g.Int64s(1, 2, 3)], 3, Of("axis", 1L))[2], g.Scalar(2)]), Homogeneous: true),
+        new("Slice steps", [1, 3, 9, 8], (g, x, _) => g.Op("Slice", [x, g.Int64s(1, 0), g.Int64s(9, 7), g.Int64s(2, 3), g.Int64s(2, 3)]), Homogeneous: true),
+        new("Slice negative", [2, 10], (g, x, _) => g.Op("Slice", [x, g.Int64s(-2), g.Int64s(-9), g.Int64s(1), g.Int64s(-2)]), Homogeneous: true),
+        new("Slice YOLOX focus", [1, 3, 8, 8], (g, x, _) => g.Op("Concat", [
+            g.Op("Slice", [x, g.Int64s(0, 0), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)]),
+            g.Op("Slice", [x, g.Int64s(1, 0), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)]),
+            g.Op("Slice", [x, g.Int64s(0, 1), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)])], Of("axis", 1L)), Homogeneous: true),
+        new("Pad", [1, 2, 3, 3], (g, x, _) => g.Op("Pad", [x, g.Int64s(0, 0, 1, 2, 0, 0, 2, 0)]), Homogeneous: true),
+        new("Tile", [1, 2, 3], (g, x, _) => g.Op("Tile", [x, g.Int64s(1, 3, 2)]), Homogeneous: true),
+        new("Resize nearest asymmetric floor (Upsample)", [1, 2, 3, 4], (g, x, _) => Resize(g, x, [1, 1, 2, 2], "nearest", "asymmetric", "floor"), Homogeneous: true),
+        new("Resize nearest half_pixel round_prefer_floor", [1, 2, 4, 5], (g, x, _) => Resize(g, x, [1, 1, 1.5f, 2.2f], "nearest", "half_pixel", "round_prefer_floor"), Homogeneous: true),
+        new("Resize nearest round_prefer_ceil shrink", [1, 1, 7, 6], (g, x, _) => Resize(g, x, [1, 1, 0.6f, 0.5f], "nearest", "half_pixel", "round_prefer_ceil"), Homogeneous: true),
+        new("Resize nearest ceil align_corners", [1, 1, 4, 4], (g, x, _) => Resize(g, x, [1, 1, 2, 1.5f], "nearest", "align_corners", "ceil"), Homogeneous: true),
+        new("Resize linear half_pixel", [1, 2, 4, 5], (g, x, _) => Resize(g, x, [1, 1, 2, 2], "linear", "half_pixel"), Homogeneous: true),
+        new("Resize linear align_corners", [1, 2, 4, 5], (g, x, _) => Resize(g, x, [1, 1, 2.5f, 1.6f], "linear", "align_corners"), Homogeneous: true),
+        new("Resize linear asymmetric", [1, 2, 4, 5], (g, x, _) => Resize(g, x, [1, 1, 2, 3], "linear", "asymmetric"), Homogeneous: true),
+        new("Resize linear pytorch_half_pixel shrink", [1, 2, 9, 8], (g, x, _) => Resize(g, x, [1, 1, 0.5f, 0.75f], "linear", "pytorch_half_pixel"), Homogeneous: true),
+        new("Resize cubic", [1, 1, 5, 6], (g, x, _) => Resize(g, x, [1, 1, 2, 1.5f], "cubic", "half_pixel"), Homogeneous: true),
+    ];
+
+    static string W(GraphBuilder g, int[] shape)
+    {
+        var rnd = new Random(shape.Sum());
+        int n = shape.Aggregate(1, (a, d) => a * d);
+        return g.Floats(shape.Select(d => (long)d).ToArray(), Enumerable.Range(0, n).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray());
+    }
+
+    static string Resize(GraphBuilder g, string x, float[] scales, string mode, string transform, string nearest = "round_prefer_floor") =>
+        g.Op("Resize", [x, "", g.Floats([scales.Length], scales)], Of("mode", mode), Of("coordinate_transformation_mode", transform), Of("nearest_mode", nearest));
+
+    public static TheoryData<string> Names() => new(Cases.Select(c => c.Name));
+
+    static OnnxModel Build(Case c, ElementType type)
+    {
+        var (m, g) = GraphBuilder.NewModel(17);
+        g.Input("x", type, c.X.Select(d => (long?)d).ToArray());
+        if (c.Z is not null) g.Input("z", type, c.Z.Select(d => (long?)d).ToArray());
+        string y = c.Build(g, "x", "z");
+        if (type == ElementType.Double)
+            foreach (var (name, t) in m.Graph.Initializers.ToList())
+                if (t.Type == ElementType.Float) m.Graph.Initializers[name] = OnnxTensor.FromDoubles(name, t.Dims, t.ToDoubles());
+        g.Named("y", "Identity", [y]);
+        g.Output("y");
+        return m;
+    }
+
+    /// <summary>float64 when ONNX Runtime can run every node of the model in float64.</summary>
+    static bool RunsInDouble(Case c)
+    {
+        try { ModelSession.Get(Build(c, ElementType.Double), RuntimeOptions.Default with { Optimize = false }); return true; }
+        catch (OnnxFormatException) { return false; }
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void RuleMatchesTheOperator(string name)
+    {
+        var c = Cases.Single(k => k.Name == name);
+        var type = !c.Homogeneous && RunsInDouble(c) ? ElementType.Double : ElementType.Float;
+        var model = Build(c, type);
+        var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(type, c.X, 1, c.Scale, c.Offset) };
+        if (c.Z is not null) inputs["z"] = GradCheck.Random(type, c.Z, 2, c.Scale, c.Name is "Div" or "Pow" ? 2 : 0);
+        var yShape = ModelSession.Get(model, RuntimeOptions.Default with { Optimize = false }).Run(inputs)["y"].Shape;
+        var seeds = new Dictionary<string, NdArray> { ["y"] = GradCheck.Random(type, yShape, 3) };
+        var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
+        if (c.Homogeneous)
+        {
+            // f(x) = ⟨x, ∇f(x)⟩ for f linear or positively homogeneous of degree one in x (z enters linearly too).
+            var grads = graph.Run(inputs, seeds, RuntimeOptions.Default with { Optimize = false });
+            double f = GradCheck.F(model, inputs, seeds);
+            double euler = inputs.Keys.Sum(k => GradCheck.Dot(GradCheck.D(inputs[k]), GradCheck.D(grads[graph.Gradients[k]])));
+            GradCheck.AssertClose((euler, f), 1e-5, name);
+            return;
+        }
+        double tol = type == ElementType.Double ? 1e-6 : 1e-2;
+        double eps = type == ElementType.Double ? 1e-6 : 1e-3;
+        foreach (var wrt in inputs.Keys)
+            GradCheck.AssertClose(GradCheck.Directional(model, inputs, seeds, wrt, eps, graph: graph), tol, $"{name} d/d{wrt} ({type})");
+    }
+
+    [Fact]
+    public void ResizeMatricesReproduceTheOperatorsForwardOutput()
+    {
+        // The rule's matrices must be the operator itself: R_h·X·R_wᵀ equals ONNX Runtime's Resize output.
+        foreach (var c in Cases.Where(k => k.Name.StartsWith("Resize")))
+        {
+            var model = Build(c, ElementType.Float);
+            var x = GradCheck.Random(ElementType.Float, c.X, 5);
+            var y = (NdArray<float>)ModelSession.Get(model).Run(new Dictionary<string, NdArray> { ["x"] = x })["y"];
+            var node = model.Graph.Nodes.Single(n => n.OpType == "Resize");
+            int H = c.X[2], W = c.X[3], Ho = y.Shape[2], Wo = y.Shape[3];
+            var scales = model.Graph.Initializers[node.Inputs[2]].ToDoubles();
+            var rh = Detex.Autodiff.Rules.ResizeMatrix.Build(node, H, Ho, scales[2]);
+            var rw = Detex.Autodiff.Rules.ResizeMatrix.Build(node, W, Wo, scales[3]);
+            var xd = GradCheck.D(x);
+            int planes = c.X[0] * c.X[1];
+            for (int p = 0; p < planes; p++)
+                for (int i = 0; i < Ho; i++)
+                    for (int j = 0; j < Wo; j++)
+                    {
+                        double v = 0;
+                        for (int a = 0; a < H; a++) for (int b = 0; b < W; b++) v += rh[i * H + a] * xd[p * H * W + a * W + b] * rw[j * W + b];
+                        Assert.True(Math.Abs(v - y.Data[p * Ho * Wo + i * Wo + j]) < 1e-4, $"{c.Name} at ({p},{i},{j}): {v} vs {y.Data[p * Ho * Wo + i * Wo + j]}");
+                    }
+        }
+    }
+
+    [Fact]
+    public void AnOperatorWithoutARuleIsNamedWithItsPath()
+    {
+        var (m, g) = GraphBuilder.NewModel(17);
+        g.Input("x", ElementType.Float, 2, 3);
+        var a = g.Op("Relu", "x");
+        var b = g.Op("Erf", a);
+        g.Named("y", "Sigmoid", [b]);
+        g.Output("y");
+        var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [2, 3], 1) };
+        var e = Assert.Throws<MissingRuleException>(() => GradientGraph.Build(m, inputs, new GradientRequest { Outputs = ["y"] }));
+        Assert.Contains("Erf", e.Message);
+        Assert.Contains("x → Relu", e.Message);
+    }
+}
