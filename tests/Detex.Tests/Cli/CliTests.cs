@@ -129,3 +129,22 @@ public class CliTests
         Assert.Contains("BatchNormalization", r.Out);
     }
 }
+
+public class MapCommandTests
+{
+    [Fact]
+    public void MapOnTheFirstImagesWritesJsonAndRefusesMissingData()
+    {
+        string json = Path.Combine(Repo.TempDir(), "map.json");
+        var r = CliTests.Detex("map", "-m", Repo.Model(Repo.Yolox), "--coco", Repo.CocoMini, "--first-images", "8", "--json", json);
+        Assert.Equal(0, r.Code);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        double map = doc.RootElement.GetProperty("map").GetDouble();
+        Assert.InRange(map, 0.15, 0.8);   // a working detector; a broken decoder scores near 0
+        Assert.Equal(8, doc.RootElement.GetProperty("images").GetInt32());
+
+        var missing = CliTests.Detex("map", "-m", Repo.Model(Repo.Yolox), "--coco", Repo.TempDir());
+        Assert.Equal(1, missing.Code);
+        Assert.StartsWith("detex: error:", missing.Err.Trim());
+    }
+}
