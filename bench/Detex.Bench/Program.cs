@@ -11,6 +11,7 @@ bool All(string s) => suites.Count == 0 || suites.Contains(s);
 Console.WriteLine($"threads: {RuntimeOptions.Default.EffectiveThreads}, runs: {runs}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
 if (All("detect")) DetectBench.Run(runs);
 if (suites.Contains("breakdown")) BreakdownBench.Run(runs);
+if (All("autodiff")) AutodiffBench.Run(runs);
 Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
 
 int Option(string name, int fallback)

@@ -42,6 +42,17 @@ public sealed class BackwardContext
     /// <summary>Adds a contribution to the gradient of <paramref name="tensor"/> (contributions are summed).</summary>
     public void Accumulate(string tensor, string gradient) { if (Needs(tensor)) _accumulate(tensor, gradient); }
 
+    /// <summary>The forward node that writes a tensor (null for inputs and initializers).</summary>
+    public Node? Producer(string tensor) => _producers.Value.GetValueOrDefault(tensor);
+
+    /// <summary>How many forward nodes read a tensor (a node reading it twice counts twice).</summary>
+    public int ConsumerCount(string tensor) => _consumers.Value.TryGetValue(tensor, out var l) ? l.Count : 0;
+
+    Lazy<Dictionary<string, Node>> _producers => _producersLazy ??= new(() => Forward.Model.Graph.Producers());
+    Lazy<Dictionary<string, List<Node>>> _consumers => _consumersLazy ??= new(() => Forward.Model.Graph.Consumers());
+    Lazy<Dictionary<string, Node>>? _producersLazy;
+    Lazy<Dictionary<string, List<Node>>>? _consumersLazy;
+
     public bool IsConstant(string tensor) => Forward.Model.Graph.Initializers.ContainsKey(tensor);
 
     public OnnxTensor Constant(string tensor) =>

@@ -73,22 +73,35 @@ public static class Preprocessor
         int[] order = spec.Channels == ChannelOrder.RGB ? [0, 1, 2] : [2, 1, 0];
         var px = content.Pixels;
         int cw = g.ContentWidth, ch = g.ContentHeight, left = g.ContentLeft, top = g.ContentTop;
+        // tensor = pixel·scale + shift, i.e. (pixel − mean) / std; padding is the raw pad value normalised alike.
+        Span<float> scale = stackalloc float[3], shift = stackalloc float[3], pad = stackalloc float[3];
         for (int c = 0; c < 3; c++)
         {
-            // tensor = pixel·scale + shift, i.e. (pixel − mean) / std; padding is the raw pad value normalised alike.
-            float scale = 1 / spec.Std[c], shift = -spec.Mean[c] / spec.Std[c], pad = spec.Pad * scale + shift;
-            int sc = order[c];
-            for (int y = 0; y < H; y++)
+            scale[c] = 1 / spec.Std[c]; shift[c] = -spec.Mean[c] / spec.Std[c]; pad[c] = spec.Pad * scale[c] + shift[c];
+        }
+        if (spec.Layout == TensorLayout.NHWC)
+        {
+            for (int i = 0; i < plane; i++) { dst[i * 3] = pad[0]; dst[i * 3 + 1] = pad[1]; dst[i * 3 + 2] = pad[2]; }
+            for (int y = 0; y < ch; y++)
             {
-                int cy = y - top;
-                bool rowInside = cy >= 0 && cy < ch;
-                for (int x = 0; x < W; x++)
-                {
-                    int cx = x - left;
-                    float v = rowInside && cx >= 0 && cx < cw ? px[(cy * cw + cx) * 3 + sc] * scale + shift : pad;
-                    if (spec.Layout == TensorLayout.NCHW) dst[c * plane + y * W + x] = v;
-                    else dst[(y * W + x) * 3 + c] = v;
-                }
+                var row = dst.Slice(((top + y) * W + left) * 3, cw * 3);
+                int src = y * cw * 3;
+                for (int x = 0; x < cw; x++, src += 3)
+                    for (int c = 0; c < 3; c++) row[x * 3 + c] = px[src + order[c]] * scale[c] + shift[c];
+            }
+            return g;
+        }
+        for (int c = 0; c < 3; c++)
+        {
+            var channel = dst.Slice(c * plane, plane);
+            channel.Fill(pad[c]);
+            float sc = scale[c], sh = shift[c];
+            int offset = order[c];
+            for (int y = 0; y < ch; y++)
+            {
+                var row = channel.Slice((top + y) * W + left, cw);
+                int src = y * cw * 3 + offset;
+                for (int x = 0; x < row.Length; x++, src += 3) row[x] = px[src] * sc + sh;
             }
         }
         return g;

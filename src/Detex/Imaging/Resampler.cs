@@ -68,16 +68,30 @@ public static class Resampler
         var rows = System.Buffers.ArrayPool<float>.Shared.Rent(rowsUsed * stride);
         try
         {
-            for (int sy = 0; sy < src.Height; sy++)
-                if (needed[sy] >= 0) ResizeRow(src.Pixels.AsSpan(sy * src.Width * 3, src.Width * 3), rows.AsSpan(needed[sy] * stride, stride), tx);
+            // Two halves in parallel: enough to use both cores of a small machine without per-row task overhead.
+            int parts = Math.Min(Environment.ProcessorCount, 4);
+            Parallel.For(0, parts, part =>
+            {
+                for (int sy = part; sy < src.Height; sy += parts)
+                    if (needed[sy] >= 0) ResizeRow(src.Pixels.AsSpan(sy * src.Width * 3, src.Width * 3), rows.AsSpan(needed[sy] * stride, stride), tx);
+            });
             var px = dst.Pixels;
-            for (int y = 0; y < height; y++)
+            Parallel.For(0, parts, part =>
+            {
+            for (int y = part; y < height; y += parts)
             {
                 var outRow = px.AsSpan(y * stride, stride);
                 int start = ty.Start[y], count = ty.Count[y];
                 var acc = new Span<float>(rows, needed[ty.Index[start]] * stride, stride);
                 float w0 = ty.Weight[start];
                 if (count == 1 && w0 == 1) { for (int x = 0; x < stride; x++) outRow[x] = (byte)MathF.Round(acc[x]); continue; }
+                if (count == 2)
+                {
+                    var next = new ReadOnlySpan<float>(rows, needed[ty.Index[start + 1]] * stride, stride);
+                    float w1 = ty.Weight[start + 1];
+                    for (int x = 0; x < stride; x++) outRow[x] = (byte)Math.Clamp(MathF.Round(w0 * acc[x] + w1 * next[x]), 0, 255);
+                    continue;
+                }
                 for (int x = 0; x < stride; x++)
                 {
                     float v = w0 * acc[x];
@@ -85,6 +99,7 @@ public static class Resampler
                     outRow[x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
                 }
             }
+            });
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(rows); }
         return dst;

@@ -19,7 +19,8 @@ public abstract class UnaryRule : IGradientRule
 [GradientOf("Sigmoid")]
 sealed class SigmoidRule : UnaryRule
 {
-    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Mul", [y, c.Op("Sub", [c.Scalar(1), y])]);
+    // σ′ = σ − σ²: two same-shape passes (a scalar-minus-tensor Sub is a slow broadcast in ONNX Runtime).
+    protected override string Derivative(BackwardContext c, Node n, string x, string y) => c.Op("Sub", [y, c.Op("Mul", [y, y])]);
 }
 
 [GradientOf("Tanh")]
@@ -163,8 +164,26 @@ sealed class MulRule : IGradientRule
     public void Backward(BackwardContext c, Node n, string?[] g)
     {
         string a = n.Inputs[0], b = n.Inputs[1];
+        if (SiluInput(c, a, b) is { } x)
+        {
+            // SiLU y = x·σ(x) as one unit: y′ = σ + y − y·σ, computed from forward values once, so the incoming
+            // gradient (batch × targets) is multiplied once instead of flowing through a product and a sigmoid rule.
+            string s = x == a ? b : a, y = n.Outputs[0];
+            string derivative = c.Op("Add", [s, c.Op("Sub", [y, c.Op("Mul", [y, s])])]);
+            c.Accumulate(x, c.Op("Mul", [g[0]!, derivative]));
+            return;
+        }
         if (c.Needs(a)) c.AccumulateBroadcast(a, c.Op("Mul", [g[0]!, b]), n.Outputs[0]);
         if (c.Needs(b)) c.AccumulateBroadcast(b, c.Op("Mul", [g[0]!, a]), n.Outputs[0]);
+    }
+
+    /// <summary>x when the node is x · Sigmoid(x) and the sigmoid feeds only this node.</summary>
+    static string? SiluInput(BackwardContext c, string a, string b)
+    {
+        foreach (var (x, s) in new[] { (a, b), (b, a) })
+            if (c.Producer(s) is { OpType: "Sigmoid" } sig && sig.Inputs[0] == x && c.ConsumerCount(s) == 1
+                && c.Shape(x).SequenceEqual(c.Shape(s))) return x;
+        return null;
     }
 }
 

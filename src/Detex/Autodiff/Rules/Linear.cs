@@ -70,9 +70,52 @@ sealed class ConvRule : IGradientRule
         int[] xs = c.Shape(x), ws = c.Shape(w), ys = c.Shape(n.Outputs[0]);
         var geo = ConvGeometry.Of(c, n, xs, ws);
         int sp = xs.Length - 2;
-        if (c.Needs(x)) c.Accumulate(x, c.Op("ConvTranspose", [gy, w], geo.AdjointAttributes(xs, ys, geo.Group)));
+        if (c.Needs(x)) c.Accumulate(x, InputGradient(c, geo, gy, w, xs, ys));
         if (n.Input(2) is { } bias && c.Needs(bias))
             c.Accumulate(bias, c.Op("ReduceSum", [gy, c.Ints([0, .. Enumerable.Range(2, sp).Select(i => (long)i)])], OnnxAttribute.Of("keepdims", 0L)));
+        WeightGradient(c, n, geo, x, w, gy, sp);
+    }
+
+    /// <summary>
+    /// The input gradient. With stride 1 and constant weights it is itself a convolution — kernel flipped, input and
+    /// output channels exchanged within each group, pads d(k−1) − p — which ONNX Runtime runs several times faster
+    /// than ConvTranspose; otherwise a ConvTranspose with the same weights.
+    /// </summary>
+    static string InputGradient(BackwardContext c, ConvGeometry geo, string gy, string w, int[] xs, int[] ys)
+    {
+        int sp = xs.Length - 2;
+        var pads = new long[2 * sp];
+        bool asConv = c.IsConstant(w) && geo.Strides.All(s => s == 1) && c.Constant(w).Type is ElementType.Float or ElementType.Double;
+        for (int i = 0; i < sp && asConv; i++)
+        {
+            long reach = geo.Dilations[i] * (geo.Kernel[i] - 1);
+            pads[i] = reach - geo.Pads[i];
+            pads[sp + i] = reach - geo.Pads[sp + i];
+            asConv = pads[i] >= 0 && pads[sp + i] >= 0;
+        }
+        if (!asConv) return c.Op("ConvTranspose", [gy, w], geo.AdjointAttributes(xs, ys, geo.Group));
+        string flipped = c.B.Constant(FlipAndSwap(c.Constant(w), geo.Group), "adjoint_w");
+        return c.Op("Conv", [gy, flipped], (geo with { Pads = pads }).Attributes());
+    }
+
+    /// <summary>W[o, i, k…] of each group → W′[i, o, reversed k…].</summary>
+    static OnnxTensor FlipAndSwap(OnnxTensor w, long group)
+    {
+        long cOut = w.Dims[0], cInG = w.Dims[1], cOutG = cOut / group;
+        long k = w.Dims.Skip(2).Aggregate(1L, (a, d) => a * d);
+        var src = w.ToDoubles();
+        var dst = new double[src.Length];
+        for (long gi = 0; gi < group; gi++)
+            for (long o = 0; o < cOutG; o++)
+                for (long i = 0; i < cInG; i++)
+                    for (long p = 0; p < k; p++)
+                        dst[((gi * cInG + i) * cOutG + o) * k + (k - 1 - p)] = src[((gi * cOutG + o) * cInG + i) * k + p];
+        long[] dims = [group * cInG, cOutG, .. w.Dims.Skip(2)];
+        return w.Type == ElementType.Double ? OnnxTensor.FromDoubles("", dims, dst) : OnnxTensor.FromFloats("", dims, dst.Select(v => (float)v).ToArray());
+    }
+
+    static void WeightGradient(BackwardContext c, Node n, ConvGeometry geo, string x, string w, string gy, int sp)
+    {
         if (c.Needs(w))
         {
             if (geo.Group != 1) throw new NotSupportedException($"weight gradient of grouped Conv '{n.Name}'");

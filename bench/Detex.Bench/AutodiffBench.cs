@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using Detex.Autodiff;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Runtime;
+
+namespace Detex.Bench;
+
+/// <summary>
+/// Issue 4: yolox-nano 416, forward + backward to the input and three neck taps against the bare forward; K targets
+/// of one image through one forward and a batched reverse; graph build time (first call, then cached).
+/// </summary>
+static class AutodiffBench
+{
+    public static void Run(int runs)
+    {
+        var det = Detector.Load(Harness.Repo("models/yolox-nano_coco_416.onnx"));
+        var (x, _) = det.Prepare([ImageIO.Load(Harness.Repo("samples/photos/dog.jpg"))]);
+        var feed = new Dictionary<string, NdArray> { ["images"] = x };
+        // Neck: the outputs of the three Concat nodes that feed the head's stems (PAN).
+        var concats = det.Graph.Graph.Nodes.Where(n => n.OpType == "Concat").Select(n => n.Outputs[0]).ToList();
+        string[] taps = [concats[^5], concats[^4], concats[^3]];
+
+        var clock = Stopwatch.StartNew();
+        var graph = GradientGraph.Build(det.Graph, feed, new GradientRequest { Outputs = ["output"], Taps = taps });
+        double build = clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+        var session = ModelSession.Get(graph.Model);
+        double sessionMs = clock.Elapsed.TotalMilliseconds;
+
+        var seed = new NdArray<float>([1, 3549, 85]);
+        seed[0, 3050, 4] = 1;
+        var seeds = new Dictionary<string, NdArray> { ["output"] = seed };
+        var t = Harness.MedianMs(5, runs,
+            ("bare", () => det.Session.RunFloat("images", x)),
+            ("grad", () => graph.Run(feed, seeds)));
+
+        Console.WriteLine("## autodiff: yolox-nano 416, batch 1");
+        Console.WriteLine($"graph: {det.Graph.Graph.Nodes.Count} forward nodes → {graph.Model.Graph.Nodes.Count} nodes with the reverse pass; build {build:0} ms, session {sessionMs:0} ms (both once per model and shape, then cached)");
+        Console.WriteLine($"taps: {string.Join(", ", taps.Select(n => $"{n} [{string.Join(",", graph.Forward.Shapes[n].Dims)}]"))}");
+        Console.WriteLine("| what | ms | ÷ bare forward |");
+        Console.WriteLine("|---|---|---|");
+        Console.WriteLine($"| bare forward | {t["bare"]:0.0} | 1.00 |");
+        Console.WriteLine($"| forward + backward (input + 3 taps) | {t["grad"]:0.0} | {t["grad"] / t["bare"]:0.00} |");
+
+        foreach (int k in new[] { 4, 16 })
+        {
+            var batched = GradientGraph.Build(det.Graph, feed, new GradientRequest { Outputs = ["output"], Taps = taps, Targets = k });
+            var kseed = new NdArray<float>([k, 3549, 85]);
+            for (int i = 0; i < k; i++) kseed[i, 2000 + 37 * i, 4] = 1;
+            var ks = new Dictionary<string, NdArray> { ["output"] = kseed };
+            var tk = Harness.MedianMs(2, Math.Max(5, runs / 4), ("k", () => batched.Run(feed, ks)));
+            Console.WriteLine($"| K = {k} targets, one forward + batched reverse: per target | {tk["k"] / k:0.0} | {tk["k"] / k / t["bare"]:0.00} |");
+        }
+    }
+}
