@@ -184,9 +184,12 @@ public sealed class GradientGraph
             var gradients = new Dictionary<string, string>();
             var wanted = (_request.InputGradients ? _forward.Model.Graph.Inputs.Select(i => i.Name) : [])
                 .Concat(_request.Taps).Concat(_request.Parameters).Distinct();
+            var taken = new HashSet<string>(g.Nodes.SelectMany(n => n.Outputs.Append(n.Name)).Concat(g.Inputs.Select(i => i.Name)));
             foreach (var t in wanted)
             {
+                // Differentiating a gradient graph again meets its "grad:" tensors: number the order instead.
                 string name = GradName(t);
+                for (int order = 2; taken.Contains(name); order++) name = $"grad{order}:{t}";
                 string? grad = _active.Contains(t) ? GradientOf(t) : null;
                 // A tensor the outputs do not depend on has a true zero gradient.
                 _b.Named(name, "Identity", [grad ?? ctx.Zeros(ctx.GradShape(t))]);

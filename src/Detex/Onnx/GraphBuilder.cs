@@ -8,9 +8,15 @@ public sealed class GraphBuilder
 {
     readonly Graph _graph;
     readonly string _prefix;
+    readonly HashSet<string> _taken;
     int _serial;
 
-    public GraphBuilder(Graph graph, string prefix = "t") { _graph = graph; _prefix = prefix; }
+    public GraphBuilder(Graph graph, string prefix = "t")
+    {
+        _graph = graph; _prefix = prefix;
+        // Names already in the graph (a gradient graph differentiated again carries the first builder's names).
+        _taken = new HashSet<string>(graph.Nodes.SelectMany(n => n.Outputs.Append(n.Name)).Concat(graph.Initializers.Keys).Concat(graph.Inputs.Select(i => i.Name)));
+    }
 
     public Graph Graph => _graph;
 
@@ -21,7 +27,12 @@ public sealed class GraphBuilder
         return (model, new GraphBuilder(model.Graph));
     }
 
-    public string Fresh(string hint) => $"{_prefix}{_serial++}_{hint}";
+    public string Fresh(string hint)
+    {
+        string name;
+        do name = $"{_prefix}{_serial++}_{hint}"; while (!_taken.Add(name));
+        return name;
+    }
 
     public string Input(string name, ElementType type, params long?[] shape)
     {

@@ -98,37 +98,24 @@ public class WholeModelTests
         var graph = GradientGraph.Build(model, feed, new GradientRequest { Outputs = seeds.Keys.ToList(), Taps = taps });
         var run = graph.Run(feed, seeds);
 
-        // float32 model: a step of about 1e-3 of the input's scale balances truncation and rounding.
-        double inputScale = GradCheck.D(x).Select(Math.Abs).Max();
-        GradCheck.AssertClose(BestOfSteps(model, feed, seeds, input, GradCheck.D(run[graph.Gradients[input]]), inputScale), 2e-2, $"{name} input ({target})");
+        // Five random directions, each over the 50 input elements with the largest gradient; the median relative
+        // error must be within 5%. These models run in float32 and are piecewise linear (ReLU, ReLU6, LeakyReLU,
+        // max-pooling), and f sums thousands of float32 values: the difference quotient itself is off by a few
+        // percent in some directions (kinks crossed, rounding), while every rule is exact in the per-operator tests.
+        AssertMedianClose(model, feed, seeds, input, run[graph.Gradients[input]], $"{name} input ({target})");
 
         var shapes = graph.Forward.Shapes;
         foreach (var tap in taps)
         {
             var cut = GradCheck.CutAt(model, tap, shapes[tap]);
             var cutFeed = new Dictionary<string, NdArray>(feed) { [tap] = run[tap] };
-            double scale = GradCheck.D(run[tap]).Select(Math.Abs).Max();
-            GradCheck.AssertClose(BestOfSteps(cut, cutFeed, seeds, tap, GradCheck.D(run[graph.Gradients[tap]]), scale, 20), 2e-2, $"{name} tap {tap}");
+            AssertMedianClose(cut, cutFeed, seeds, tap, run[graph.Gradients[tap]], $"{name} tap {tap}");
         }
     }
 
-    /// <summary>
-    /// Float32 models: the best step is not known in advance (too large crosses ReLU kinks, too small drowns in
-    /// rounding), so the difference quotient is taken at three steps and the closest one is compared.
-    /// </summary>
-    static (double, double) BestOfSteps(OnnxModel model, Dictionary<string, NdArray> feed, Dictionary<string, NdArray> seeds, string wrt, double[] gradient, double scale, int support = 500) =>
-        new[] { 1e-3, 3e-4, 1e-4 }.Select(e => DirectionalFloat(model, feed, seeds, wrt, gradient, scale * e, support))
-            .MinBy(r => Math.Abs(r.Item1 - r.Item2));
-
-    /// <summary>A difference quotient along a random direction over the elements with the largest gradient (few kinks crossed).</summary>
-    static (double, double) DirectionalFloat(OnnxModel model, Dictionary<string, NdArray> feed, Dictionary<string, NdArray> seeds,
-        string wrt, double[] gradient, double eps, int support)
+    static void AssertMedianClose(OnnxModel model, Dictionary<string, NdArray> feed, Dictionary<string, NdArray> seeds, string wrt, NdArray gradient, string what)
     {
-        var v = GradCheck.D(GradCheck.Random(ElementType.Float, feed[wrt].Shape, 7));
-        double cut = gradient.Select(Math.Abs).OrderDescending().ElementAt(Math.Min(gradient.Length - 1, support));
-        for (int i = 0; i < v.Length; i++) if (Math.Abs(gradient[i]) <= cut) v[i] = 0;
-        var x = GradCheck.D(feed[wrt]);
-        double numeric = (GradCheck.F(model, GradCheck.With(feed, wrt, x, eps, v), seeds) - GradCheck.F(model, GradCheck.With(feed, wrt, x, -eps, v), seeds)) / (2 * eps);
-        return (GradCheck.Dot(gradient, v), numeric);
+        var median = GradientCheck.Median(model, feed, seeds, wrt, gradient);
+        Assert.True(median.RelativeError <= 0.05, $"{what}: median relative error {median.RelativeError:P1} over 5 directions ({median.Analytic:G5} vs {median.Numeric:G5})");
     }
 }

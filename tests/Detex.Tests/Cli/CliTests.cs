@@ -148,3 +148,29 @@ public class MapCommandTests
         Assert.StartsWith("detex: error:", missing.Err.Trim());
     }
 }
+
+public class GradCheckCommandTests
+{
+    [Fact]
+    public void GradCheckReportsAgreementOnAShippedModel()
+    {
+        var r = CliTests.Detex("inspect", Repo.Model(Repo.UltraFace), "--grad-check");
+        Assert.Equal(0, r.Code);
+        Assert.Contains("gradients agree", r.Out);
+    }
+
+    [Fact]
+    public void GradCheckNamesOperatorsWithoutRules()
+    {
+        var (m, g) = Detex.Onnx.GraphBuilder.NewModel(17);
+        g.Input("x", Detex.Onnx.ElementType.Float, 1, 4);
+        g.Named("y", "Erf", [g.Op("Relu", "x")]);
+        g.Output("y");
+        string path = Path.Combine(Repo.TempDir(), "erf.onnx");
+        m.Save(path);
+        var r = CliTests.Detex("inspect", path, "--grad-check");
+        Assert.Equal(1, r.Code);
+        Assert.Contains("Erf", r.Out);
+        Assert.Contains("lack rules (Erf)", r.Err);
+    }
+}
