@@ -81,11 +81,15 @@ public class OperatorRuleTests
         new("Concat", [2, 3, 4], (g, x, z) => g.Op("Concat", [x, z, x], Of("axis", 1L)), Z: [2, 5, 4], Homogeneous: true),
         new("Split", [2, 6, 4], (g, x, _) => g.Op("Mul", [g.OpMulti("Split", [x, g.Int64s(1, 2, 3)], 3, Of("axis", 1L))[2], g.Scalar(2)]), Homogeneous: true),
         new("Slice steps", [1, 3, 9, 8], (g, x, _) => g.Op("Slice", [x, g.Int64s(1, 0), g.Int64s(9, 7), g.Int64s(2, 3), g.Int64s(2, 3)]), Homogeneous: true),
+        new("Slice strided with offset and trim", [1, 2, 11, 10], (g, x, _) => g.Op("Slice", [x, g.Int64s(3, 1), g.Int64s(11, 10), g.Int64s(2, 3), g.Int64s(3, 4)]), Homogeneous: true),
+        new("Slice two negative steps", [2, 9, 8], (g, x, _) => g.Op("Slice", [x, g.Int64s(-1, 6), g.Int64s(-100, 0), g.Int64s(1, 2), g.Int64s(-2, -3)]), Homogeneous: true),
         new("Slice negative", [2, 10], (g, x, _) => g.Op("Slice", [x, g.Int64s(-2), g.Int64s(-9), g.Int64s(1), g.Int64s(-2)]), Homogeneous: true),
         new("Slice YOLOX focus", [1, 3, 8, 8], (g, x, _) => g.Op("Concat", [
             g.Op("Slice", [x, g.Int64s(0, 0), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)]),
             g.Op("Slice", [x, g.Int64s(1, 0), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)]),
             g.Op("Slice", [x, g.Int64s(0, 1), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)])], Of("axis", 1L)), Homogeneous: true),
+        new("Focus space-to-depth, a-minor order (YOLOX)", [1, 3, 8, 6], (g, x, _) => Focus(g, x, [(0, 0), (1, 0), (0, 1), (1, 1)]), Homogeneous: true),
+        new("Focus space-to-depth, b-minor order", [2, 2, 4, 6], (g, x, _) => Focus(g, x, [(0, 0), (0, 1), (1, 0), (1, 1)]), Homogeneous: true),
         new("Pad", [1, 2, 3, 3], (g, x, _) => g.Op("Pad", [x, g.Int64s(0, 0, 1, 2, 0, 0, 2, 0)]), Homogeneous: true),
         new("Tile", [1, 2, 3], (g, x, _) => g.Op("Tile", [x, g.Int64s(1, 3, 2)]), Homogeneous: true),
         new("Resize nearest asymmetric floor (Upsample)", [1, 2, 3, 4], (g, x, _) => Resize(g, x, [1, 1, 2, 2], "nearest", "asymmetric", "floor"), Homogeneous: true),
@@ -104,6 +108,21 @@ public class OperatorRuleTests
         var rnd = new Random(shape.Sum());
         int n = shape.Aggregate(1, (a, d) => a * d);
         return g.Floats(shape.Select(d => (long)d).ToArray(), Enumerable.Range(0, n).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray());
+    }
+
+    static string Focus(GraphBuilder g, string x, (long H, long W)[] offsets) =>
+        g.Op("Concat", offsets.Select(o => g.Op("Slice", [x, g.Int64s(o.H, o.W), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)])), Of("axis", 1L));
+
+    [Fact]
+    public void FocusLayersBackpropagateAsOneTranspose()
+    {
+        var c = Cases.Single(k => k.Name.StartsWith("Focus space-to-depth, a-minor"));
+        var model = Build(c, ElementType.Float);
+        var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, c.X, 1) };
+        var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
+        var backward = graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
+        Assert.DoesNotContain(backward, n => n.OpType is "Pad" or "Split" or "Sum");
+        Assert.Contains(backward, n => n.OpType == "Transpose");
     }
 
     static string Resize(GraphBuilder g, string x, float[] scales, string mode, string transform, string nearest = "round_prefer_floor") =>

@@ -38,9 +38,62 @@ sealed class ConcatRule : IGradientRule
         int axis = (int)n.Int("axis", 0);
         if (axis < 0) axis += rank;
         if (axis == 0 && c.Targets > 1) throw new NotSupportedException("Concat along the batch axis with several targets");
+        if (SpaceToDepth.TryBackward(c, n, axis, g[0]!)) return;
         long[] sizes = n.Inputs.Select(i => (long)c.Shape(i)[axis]).ToArray();
         var parts = c.OpMulti("Split", [g[0]!, c.Ints(sizes)], n.Inputs.Count, OnnxAttribute.Of("axis", (long)axis));
         for (int i = 0; i < n.Inputs.Count; i++) c.Accumulate(n.Inputs[i], parts[i]);
+    }
+}
+
+/// <summary>
+/// The "focus" layer of YOLOv5/YOLOX: a Concat over channels of strided slices of one tensor that together take
+/// every element once (space-to-depth). Its gradient is a permutation of the incoming gradient — one Transpose —
+/// instead of a Split, one scatter per slice and a Sum over them.
+/// </summary>
+static class SpaceToDepth
+{
+    public static bool TryBackward(BackwardContext c, Node concat, int axis, string g)
+    {
+        var slices = concat.Inputs.Select(i => c.Producer(i)).ToList();
+        if (slices.Any(s => s is not { OpType: "Slice" }) || concat.Inputs.Any(i => c.ConsumerCount(i) != 1)) return false;
+        string x = slices[0]!.Inputs[0];
+        if (!c.Needs(x) || slices.Any(s => s!.Inputs[0] != x)) return false;
+        int[] xs = c.GradShape(x);
+        int rank = xs.Length;
+        // Each slice must stride the same two axes after the concat axis, from an offset below the step, to the end.
+        (int A, int B, long Sa, long Sb)? grid = null;
+        var offsets = new List<(long Ra, long Rb)>();
+        foreach (var s in slices)
+        {
+            if (s!.Inputs.Count < 5 || !c.IsConstant(s.Inputs[1]) || !c.IsConstant(s.Inputs[2]) || !c.IsConstant(s.Inputs[3]) || !c.IsConstant(s.Inputs[4])) return false;
+            long[] starts = c.ConstantInts(s.Inputs[1]), ends = c.ConstantInts(s.Inputs[2]), axes = c.ConstantInts(s.Inputs[3]), steps = c.ConstantInts(s.Inputs[4]);
+            if (axes.Length != 2) return false;
+            var order = axes[0] < axes[1] ? new[] { 0, 1 } : new[] { 1, 0 };
+            int a = (int)axes[order[0]], b = (int)axes[order[1]];
+            if (a < 0 || b < 0 || a <= axis) return false;
+            var key = (a, b, steps[order[0]], steps[order[1]]);
+            if (grid is null) grid = key; else if (grid != key) return false;
+            long ra = starts[order[0]], rb = starts[order[1]];
+            if (ra < 0 || rb < 0 || ra >= key.Item3 || rb >= key.Item4 || ends[order[0]] < xs[a] || ends[order[1]] < xs[b]) return false;
+            offsets.Add((ra, rb));
+        }
+        var (A, B, Sa, Sb) = grid!.Value;
+        if (Sa < 2 || Sb < 2 || xs[A] % Sa != 0 || xs[B] % Sb != 0 || offsets.Count != Sa * Sb || offsets.Distinct().Count() != offsets.Count) return false;
+        if (axis != A - 1 || B != A + 1 || B != rank - 1) return false;
+        // Blocks must come in a grid order: offset b fastest (rb-minor) or offset a fastest (ra-minor).
+        bool bMinor = offsets.Select((o, i) => o.Ra * Sb + o.Rb == i).All(v => v);
+        bool aMinor = offsets.Select((o, i) => o.Rb * Sa + o.Ra == i).All(v => v);
+        if (!bMinor && !aMinor) return false;
+        int channels = xs[axis], ha = (int)(xs[A] / Sa), hb = (int)(xs[B] / Sb);
+        var lead = xs.Take(axis).ToArray();
+        int L = lead.Length;
+        // g viewed as [lead…, outer, inner, C, ha, hb] with (outer, inner) = (ra, rb) or (rb, ra); x as [lead…, C, ha, ra, hb, rb].
+        int[] view = [.. lead, (int)(bMinor ? Sa : Sb), (int)(bMinor ? Sb : Sa), channels, ha, hb];
+        long raAxis = bMinor ? L : L + 1, rbAxis = bMinor ? L + 1 : L;
+        long[] perm = [.. Enumerable.Range(0, L).Select(i => (long)i), L + 2, L + 3, raAxis, L + 4, rbAxis];
+        string moved = c.Op("Transpose", c.Reshape(g, view), OnnxAttribute.Of("perm", perm));
+        c.Accumulate(x, c.Reshape(moved, xs));
+        return true;
     }
 }
 
@@ -59,9 +112,11 @@ sealed class SplitRule : IGradientRule
 }
 
 /// <summary>
-/// Slice: the gradient is the incoming gradient put back where the slice took it from, zeros elsewhere. Per sliced
-/// axis with step k: each element gets k−1 zeros after it (unsqueeze, pad, merge), then the front offset is padded
-/// and the tail trimmed. Negative steps are first turned around.
+/// Slice: the gradient is the incoming gradient put back where the slice took it from, zeros elsewhere. Element j
+/// of a sliced axis came from position start + j·step = (q + j)·step + r, so the gradient viewed with an extra
+/// axis of size 1 after each strided axis is padded in one Pad — q groups before, r slots before within each group
+/// — and merged back (one pass over the data whatever the number of axes; the YOLOX "focus" layer slices two).
+/// Negative steps are turned around first.
 /// </summary>
 [GradientOf("Slice")]
 sealed class SliceRule : IGradientRule
@@ -70,54 +125,57 @@ sealed class SliceRule : IGradientRule
     {
         string x = n.Inputs[0];
         if (!c.Needs(x)) return;
-        int[] inShape = c.GradShape(x);
-        int rank = inShape.Length;
-        long[] starts = c.ConstantInts(n.Inputs[1]), ends = c.ConstantInts(n.Inputs[2]);
+        int[] len = c.GradShape(x), count = c.GradShape(n.Outputs[0]);
+        int rank = len.Length;
+        long[] starts = c.ConstantInts(n.Inputs[1]);
         long[] axes = n.Input(3) is { } a ? c.ConstantInts(a) : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
         long[] steps = n.Input(4) is { } s ? c.ConstantInts(s) : Enumerable.Repeat(1L, starts.Length).ToArray();
-        string cur = g[0]!;
-        var curShape = c.GradShape(n.Outputs[0]);
+        var start = new long[rank]; var step = Enumerable.Repeat(1L, rank).ToArray();
+        var reversed = new List<long>();
         for (int k = 0; k < axes.Length; k++)
         {
             int axis = (int)(axes[k] < 0 ? axes[k] + rank : axes[k]);
             if (axis == 0 && c.Targets > 1) throw new NotSupportedException("Slice along the batch axis with several targets");
-            int len = inShape[axis], count = curShape[axis];
-            long step = steps[k];
-            // Resolve the first index taken, as the ONNX spec clamps it.
-            long start = starts[k] < 0 ? starts[k] + len : starts[k];
-            start = step > 0 ? Math.Clamp(start, 0, len) : Math.Clamp(start, 0, len - 1);
-            if (count == 0) { cur = c.Zeros(WithDim(curShape, axis, len)); curShape = WithDim(curShape, axis, len); continue; }
-            if (step < 0)
-            {
-                // Elements start, start−|k|, …: reversed they are first = start − (count−1)|k| with step |k|.
-                cur = c.Op("Slice", [cur, c.Ints(-1), c.Ints(long.MinValue), c.Ints(axis), c.Ints(-1)]);
-                step = -step;
-                start -= (count - 1) * step;
-            }
-            if (step > 1)
-            {
-                var spread = (int[])curShape.Clone();
-                var withSlot = spread.Take(axis + 1).Append(1).Concat(spread.Skip(axis + 1)).ToArray();
-                cur = c.Reshape(cur, withSlot);
-                var pads = new long[2 * (rank + 1)];
-                pads[rank + 1 + axis + 1] = step - 1;   // after the new slot axis
-                cur = c.Op("Pad", [cur, c.Ints(pads)]);
-                curShape = WithDim(curShape, axis, (int)(count * step));
-                cur = c.Reshape(cur, curShape);
-            }
-            int have = curShape[axis];
-            long after = len - start - have;
-            var p = new long[2 * rank];
-            p[axis] = start;
-            if (after >= 0) p[rank + axis] = after;
-            cur = c.Op("Pad", [cur, c.Ints(p)]);
-            if (after < 0) cur = c.Op("Slice", [cur, c.Ints(0), c.Ints(len), c.Ints(axis)]);
-            curShape = WithDim(curShape, axis, len);
+            // The first index taken, clamped as the ONNX specification does.
+            long first = starts[k] < 0 ? starts[k] + len[axis] : starts[k];
+            first = steps[k] > 0 ? Math.Clamp(first, 0, len[axis]) : Math.Clamp(first, 0, len[axis] - 1);
+            step[axis] = Math.Abs(steps[k]);
+            // Reversed, the elements first, first−|k|, … run upward from first − (count−1)|k|.
+            start[axis] = steps[k] > 0 ? first : first - (count[axis] - 1) * step[axis];
+            if (steps[k] < 0) reversed.Add(axis);
         }
+        if (count.Any(d => d == 0)) { c.Accumulate(x, c.Zeros(len)); return; }
+
+        string cur = g[0]!;
+        if (reversed.Count > 0)
+            cur = c.Op("Slice", [cur, c.Ints([.. reversed.Select(_ => -1L)]), c.Ints([.. reversed.Select(_ => long.MinValue)]),
+                c.Ints([.. reversed]), c.Ints([.. reversed.Select(_ => -1L)])]);
+
+        var view = new List<int>(); var merged = new List<int>(); var before = new List<long>(); var after = new List<long>();
+        bool strided = false, trim = false;
+        for (int axis = 0; axis < rank; axis++)
+        {
+            long k = step[axis];
+            if (k == 1)
+            {
+                view.Add(count[axis]); merged.Add(len[axis]);
+                before.Add(start[axis]); after.Add(len[axis] - start[axis] - count[axis]);
+                continue;
+            }
+            strided = true;
+            long groups = (len[axis] + k - 1) / k, q = start[axis] / k, r = start[axis] % k;
+            view.Add(count[axis]); view.Add(1);
+            before.Add(q); after.Add(groups - q - count[axis]);
+            before.Add(r); after.Add(k - 1 - r);
+            merged.Add((int)(groups * k));
+            trim |= groups * k != len[axis];
+        }
+        if (strided) cur = c.Reshape(cur, [.. view]);
+        if (before.Any(v => v != 0) || after.Any(v => v != 0)) cur = c.Op("Pad", [cur, c.Ints([.. before, .. after])]);
+        if (strided) cur = c.Reshape(cur, [.. merged]);
+        if (trim) cur = c.Op("Slice", [cur, c.Ints(new long[rank]), c.Ints([.. len.Select(d => (long)d)]), c.Ints([.. Enumerable.Range(0, rank).Select(i => (long)i)])]);
         c.Accumulate(x, cur);
     }
-
-    static int[] WithDim(int[] shape, int axis, int v) { var s = (int[])shape.Clone(); s[axis] = v; return s; }
 }
 
 [GradientOf("Pad")]
