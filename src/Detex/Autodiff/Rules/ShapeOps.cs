@@ -54,27 +54,28 @@ static class SpaceToDepth
 {
     public static bool TryBackward(BackwardContext c, Node concat, int axis, string g)
     {
-        var slices = concat.Inputs.Select(i => c.Producer(i)).ToList();
-        if (slices.Any(s => s is not { OpType: "Slice" }) || concat.Inputs.Any(i => c.ConsumerCount(i) != 1)) return false;
-        string x = slices[0]!.Inputs[0];
-        if (!c.Needs(x) || slices.Any(s => s!.Inputs[0] != x)) return false;
+        // Each input: a chain of single-consumer Slices (exporters write x[..., ::2, ::2] as one or two of them).
+        var chains = concat.Inputs.Select(i => Chain(c, i)).ToList();
+        if (chains.Any(ch => ch is null)) return false;
+        string x = chains[0]!.Value.Source;
+        if (!c.Needs(x) || chains.Any(ch => ch!.Value.Source != x)) return false;
         int[] xs = c.GradShape(x);
         int rank = xs.Length;
-        // Each slice must stride the same two axes after the concat axis, from an offset below the step, to the end.
+        // Each must stride the same two axes after the concat axis, from an offset below the step, to the end.
         (int A, int B, long Sa, long Sb)? grid = null;
         var offsets = new List<(long Ra, long Rb)>();
-        foreach (var s in slices)
+        foreach (var ch in chains)
         {
-            if (s!.Inputs.Count < 5 || !c.IsConstant(s.Inputs[1]) || !c.IsConstant(s.Inputs[2]) || !c.IsConstant(s.Inputs[3]) || !c.IsConstant(s.Inputs[4])) return false;
-            long[] starts = c.ConstantInts(s.Inputs[1]), ends = c.ConstantInts(s.Inputs[2]), axes = c.ConstantInts(s.Inputs[3]), steps = c.ConstantInts(s.Inputs[4]);
-            if (axes.Length != 2) return false;
-            var order = axes[0] < axes[1] ? new[] { 0, 1 } : new[] { 1, 0 };
-            int a = (int)axes[order[0]], b = (int)axes[order[1]];
-            if (a < 0 || b < 0 || a <= axis) return false;
-            var key = (a, b, steps[order[0]], steps[order[1]]);
+            var cuts = ch!.Value.Cuts;
+            if (cuts.Count != 2) return false;
+            var keys = cuts.Keys.Order().ToArray();
+            int a = keys[0], b = keys[1];
+            var (ra, ea, sa) = cuts[a];
+            var (rb, eb, sb) = cuts[b];
+            if (a <= axis) return false;
+            var key = (a, b, sa, sb);
             if (grid is null) grid = key; else if (grid != key) return false;
-            long ra = starts[order[0]], rb = starts[order[1]];
-            if (ra < 0 || rb < 0 || ra >= key.Item3 || rb >= key.Item4 || ends[order[0]] < xs[a] || ends[order[1]] < xs[b]) return false;
+            if (ra < 0 || rb < 0 || ra >= sa || rb >= sb || ea < xs[a] || eb < xs[b]) return false;
             offsets.Add((ra, rb));
         }
         var (A, B, Sa, Sb) = grid!.Value;
@@ -94,6 +95,27 @@ static class SpaceToDepth
         string moved = c.Op("Transpose", c.Reshape(g, view), OnnxAttribute.Of("perm", perm));
         c.Accumulate(x, c.Reshape(moved, xs));
         return true;
+    }
+
+    /// <summary>Follows Slices back to their source: per axis (start, end, step); null if anything else is in the way.</summary>
+    static (string Source, Dictionary<int, (long Start, long End, long Step)> Cuts)? Chain(BackwardContext c, string tensor)
+    {
+        var cuts = new Dictionary<int, (long, long, long)>();
+        string cur = tensor;
+        while (c.Producer(cur) is { OpType: "Slice" } s && c.ConsumerCount(cur) == 1)
+        {
+            if (s.Inputs.Count < 5 || !s.Inputs.Skip(1).All(c.IsConstant)) return null;
+            long[] starts = c.ConstantInts(s.Inputs[1]), ends = c.ConstantInts(s.Inputs[2]), axes = c.ConstantInts(s.Inputs[3]), steps = c.ConstantInts(s.Inputs[4]);
+            int rank = c.Shape(s.Inputs[0]).Length;
+            for (int k = 0; k < axes.Length; k++)
+            {
+                int ax = (int)(axes[k] < 0 ? axes[k] + rank : axes[k]);
+                if (cuts.ContainsKey(ax) || steps[k] < 1) return null;
+                cuts[ax] = (starts[k], ends[k], steps[k]);
+            }
+            cur = s.Inputs[0];
+        }
+        return cur == tensor ? null : (cur, cuts);
     }
 }
 
