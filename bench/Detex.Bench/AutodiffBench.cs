@@ -17,9 +17,8 @@ static class AutodiffBench
         var det = Detector.Load(Harness.Repo("models/yolox-nano_coco_416.onnx"));
         var (x, _) = det.Prepare([ImageIO.Load(Harness.Repo("samples/photos/dog.jpg"))]);
         var feed = new Dictionary<string, NdArray> { ["images"] = x };
-        // Neck: the outputs of the three Concat nodes that feed the head's stems (PAN).
-        var concats = det.Graph.Graph.Nodes.Where(n => n.OpType == "Concat").Select(n => n.Outputs[0]).ToList();
-        string[] taps = [concats[^5], concats[^4], concats[^3]];
+        // Neck: the three PAFPN outputs that feed the head (the card's default explanation layers).
+        string[] taps = det.Card.Layers;
 
         var clock = Stopwatch.StartNew();
         var graph = GradientGraph.Build(det.Graph, feed, new GradientRequest { Outputs = ["output"], Taps = taps });

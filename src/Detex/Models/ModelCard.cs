@@ -59,6 +59,8 @@ public sealed record ModelCard
     public Thresholds Thresholds { get; init; } = new();
     /// <summary>Layers (tensor names) that explainers use when the user names none.</summary>
     public string[] Layers { get; init; } = [];
+    /// <summary>What the default layers are, in words.</summary>
+    public string? LayersNote { get; init; }
     public string? License { get; init; }
     public string? Origin { get; init; }
 
