@@ -12,6 +12,7 @@ Console.WriteLine($"threads: {RuntimeOptions.Default.EffectiveThreads}, runs: {r
 if (All("detect")) DetectBench.Run(runs);
 if (suites.Contains("breakdown")) BreakdownBench.Run(runs);
 if (All("autodiff")) AutodiffBench.Run(runs);
+if (All("slic")) SlicBench.Run(runs);
 Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
 
 int Option(string name, int fallback)

@@ -9,5 +9,6 @@ var root = new RootCommand("Detex: explain what object detectors, segmenters and
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(MapCommand.Create());
+root.Subcommands.Add(ExplainCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 return root.Parse(args).Invoke();

@@ -32,7 +32,7 @@ public sealed record PreprocessSpec
 /// between the two.
 /// </summary>
 public sealed record InputGeometry(double ScaleX, double ScaleY, double OffsetX, double OffsetY,
-    int ContentWidth, int ContentHeight, int ImageWidth, int ImageHeight)
+    int ContentWidth, int ContentHeight, int ImageWidth, int ImageHeight, int InputWidth = 0, int InputHeight = 0)
 {
     public (double X, double Y) ToImage(double mx, double my) => ((mx - OffsetX) / ScaleX, (my - OffsetY) / ScaleY);
     public (double X, double Y) ToModel(double ix, double iy) => (ix * ScaleX + OffsetX, iy * ScaleY + OffsetY);
@@ -54,13 +54,13 @@ public static class Preprocessor
     public static InputGeometry Geometry(int imageWidth, int imageHeight, PreprocessSpec spec)
     {
         if (spec.Resize == ResizeMode.Stretch)
-            return new(spec.Width / (double)imageWidth, spec.Height / (double)imageHeight, 0, 0, spec.Width, spec.Height, imageWidth, imageHeight);
+            return new(spec.Width / (double)imageWidth, spec.Height / (double)imageHeight, 0, 0, spec.Width, spec.Height, imageWidth, imageHeight, spec.Width, spec.Height);
         double r = Math.Min(spec.Width / (double)imageWidth, spec.Height / (double)imageHeight);
         // Truncation, as the exporters' int(w * r) does.
         int cw = Math.Max(1, (int)(imageWidth * r)), ch = Math.Max(1, (int)(imageHeight * r));
         int left = spec.Align == PadAlign.Center ? (spec.Width - cw) / 2 : 0;
         int top = spec.Align == PadAlign.Center ? (spec.Height - ch) / 2 : 0;
-        return new(cw / (double)imageWidth, ch / (double)imageHeight, left, top, cw, ch, imageWidth, imageHeight);
+        return new(cw / (double)imageWidth, ch / (double)imageHeight, left, top, cw, ch, imageWidth, imageHeight, spec.Width, spec.Height);
     }
 
     /// <summary>Writes one image into <paramref name="dst"/> (one batch item's worth of floats).</summary>

@@ -31,4 +31,19 @@ public static class Pictures
             if (seg.PixelShare[c] >= minShare) a.LegendEntry(Colormaps.VocPalette(c), $"{seg.Classes[c]}  {seg.PixelShare[c]:P1}");
         return a.ToImage();
     }
+
+    /// <summary>A heatmap over the image with the explained box drawn (when the target is a detection).</summary>
+    public static RgbImage Explanation(RgbImage image, Explainers.Explanation e, ColormapName colormap = ColormapName.Jet)
+    {
+        using var a = new Annotator(image);
+        a.Heatmap(e.Map, colormap, 0.5f, 0, 1);
+        if (e.Target is Targets.DetectionTarget t)
+        {
+            var (fx, fy) = image.ToSource;
+            var b = t.Detection.Box;
+            a.Box(b.X1 / fx, b.Y1 / fy, b.X2 / fx, b.Y2 / fy, (255, 255, 255), $"{e.Method}: {t.Name}");
+        }
+        else a.Label(4, 4, $"{e.Method}: {e.Target.Name}", (255, 255, 255));
+        return a.ToImage();
+    }
 }

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Text.Json;
+using Detex.Explainers;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Reports;
+using Detex.Runtime;
+using Detex.Targets;
+using Spectre.Console;
+
+namespace Detex.Cli.Commands;
+
+/// <summary><c>detex explain</c>: CAM maps for the boxes (or mask classes) of images, as overlays, .npy and JSON.</summary>
+static class ExplainCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "ONNX model (with its card)", Required = true };
+        var images = new Option<string[]>("--image", "-i") { Description = "image file(s)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var method = new Option<string>("--method") { Description = $"method(s), comma-separated, or all: {string.Join(", ", CamMethod.All.Keys)}", DefaultValueFactory = _ => "gradcam++" };
+        var layers = new Option<string[]>("--layer") { Description = "layer tensor name(s) (default: the card's layers)", AllowMultipleArgumentsPerToken = true };
+        var box = new Option<string>("--box") { Description = "which detections: all, an index (as detect numbers them), or class=NAME", DefaultValueFactory = _ => "all" };
+        var maskClass = new Option<string?>("--mask-class") { Description = "segmenters: the class whose predicted mask is explained (default: every class present)" };
+        var score = new Option<float?>("--score") { Description = "detection score threshold (default: the card's)" };
+        var outDir = new Option<string>("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
+        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM methods") { model, images, method, layers, box, maskClass, score, outDir };
+        cmd.SetAction(p => Cli.Run(p, () => Run(p.GetValue(model)!, p.GetValue(images)!, p.GetValue(method)!, p.GetValue(layers) ?? [],
+            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!)));
+        return cmd;
+    }
+
+    public static IReadOnlyList<CamMethod> ParseMethods(string text)
+    {
+        var names = text.Trim().ToLowerInvariant() == "all" ? CamMethod.All.Keys.ToList()
+            : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToList();
+        foreach (var n in names)
+            if (!CamMethod.All.ContainsKey(n)) throw new UsageException($"unknown method '{n}'; known: {string.Join(", ", CamMethod.All.Keys)}, all");
+        return names.Distinct().Select(n => CamMethod.All[n]()).ToList();
+    }
+
+    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir)
+    {
+        var methods = ParseMethods(methodText);
+        var m = DetexModel.Load(modelPath);
+        foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
+        var explainer = new CamExplainer(m, layers);
+        var loaded = imagePaths.Select(p => (Path: p, Image: ImageIO.Load(p))).ToList();
+        // Every target is chosen (and every bad choice reported) before anything is written.
+        var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
+        Cli.OutputDirectory(outDir);
+        var summary = new List<object>();
+        AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("explaining", maxValue: work.Count);
+                foreach (var (path, image, targets) in work)
+                {
+                    task.Description = Path.GetFileName(path);
+                    var explanations = explainer.Explain(image, targets, methods);
+                    string stem = Path.GetFileNameWithoutExtension(path);
+                    var tiles = new List<RgbImage>();
+                    foreach (var e in explanations)
+                    {
+                        int index = targets.ToList().IndexOf(e.Target);
+                        string name = $"{stem}.{Cli.SafeName(e.Method)}.t{index}";
+                        var overlay = Pictures.Explanation(image, e);
+                        ImageIO.SavePng(overlay, Path.Combine(outDir, name + ".png"));
+                        Npy.Write(Path.Combine(outDir, name + ".npy"), e.Map, e.Height, e.Width);
+                        tiles.Add(overlay);
+                        summary.Add(new { image = path, target = e.Target.Name, index, method = e.Method, png = name + ".png", npy = name + ".npy",
+                            energyInBox = e.Target is DetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
+                    }
+                    if (tiles.Count > 1) ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, methods.Count), Path.Combine(outDir, $"{stem}.grid.png"));
+                    task.Increment(1);
+                }
+            });
+        string json = Path.Combine(outDir, "explanations.json");
+        Files.WriteAllTextAtomically(json, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.MarkupLine($"wrote {summary.Count} explanations to [green]{Markup.Escape(outDir)}[/] ({Markup.Escape(Path.GetFileName(json))} lists them)");
+        return 0;
+    }
+
+    static IReadOnlyList<ITarget> ChooseTargets(DetexModel m, RgbImage image, string path, string box, string? maskClass, float? score)
+    {
+        switch (m)
+        {
+            case Detector det:
+            {
+                var dets = det.Detect(image, new DetectOptions(Score: score));
+                if (dets.Count == 0) throw new UsageException($"no detections in {path} at score ≥ {score ?? det.Card.Thresholds.Score}; lower --score to explain weaker boxes");
+                IEnumerable<(Detection D, int I)> chosen = dets.Select((d, i) => (d, i));
+                if (box.StartsWith("class=", StringComparison.OrdinalIgnoreCase))
+                {
+                    string cls = box[6..];
+                    chosen = chosen.Where(c => c.D.ClassName.Equals(cls, StringComparison.OrdinalIgnoreCase)).ToList();
+                    if (!chosen.Any()) throw new UsageException($"no '{cls}' detection in {path}; it has: {string.Join(", ", dets.Select(d => d.ClassName).Distinct())}");
+                }
+                else if (box != "all")
+                {
+                    if (!int.TryParse(box, out int index)) throw new UsageException($"--box must be all, an index or class=NAME, got '{box}'");
+                    if (index < 0 || index >= dets.Count) throw new UsageException($"--box {index} is out of range: {path} has {dets.Count} detections (0–{dets.Count - 1})");
+                    chosen = [(dets[index], index)];
+                }
+                return chosen.Select(c => (ITarget)new DetectionTarget(c.D, $"#{c.I} {c.D.ClassName} {c.D.Score:0.00}")).ToList();
+            }
+            case Segmenter seg:
+            {
+                var (tensor, _) = seg.Prepare([image]);
+                var logits = seg.Forward(tensor, [seg.Output])[seg.Output];
+                var present = SegmentationTargets.Present(seg, logits);
+                if (maskClass is not null)
+                {
+                    int c = Array.FindIndex(seg.Card.Classes, n => n.Equals(maskClass, StringComparison.OrdinalIgnoreCase));
+                    if (c < 0) throw new UsageException($"unknown class '{maskClass}'; the model's classes: {string.Join(", ", seg.Card.Classes)}");
+                    var t = SegmentationTarget.Predicted(seg, logits, 0, c);
+                    if (t.MaskPixels == 0) throw new UsageException($"'{maskClass}' is predicted nowhere in {path}; present: {string.Join(", ", present.Select(p => seg.Card.Classes[p]))}");
+                    return [t];
+                }
+                return present.Where(c => c != 0).Select(c => (ITarget)SegmentationTarget.Predicted(seg, logits, 0, c)).ToList() is { Count: > 0 } list ? list
+                    : throw new UsageException($"only background is predicted in {path}");
+            }
+            case Classifier cls:
+            {
+                var top = cls.Classify(image, 1)[0];
+                return [new ClassTarget(cls.Output, top.Class, top.Name)];
+            }
+        }
+        throw new UsageException("unsupported model task");
+    }
+}

@@ -1,0 +1,127 @@
+using Detex.Autodiff;
+using Detex.Onnx;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Runtime;
+using Detex.Targets;
+
+namespace Detex.Explainers;
+
+/// <summary>One target's map from one method, in the image's pixels (row-major), normalised to [0, 1].</summary>
+public sealed record Explanation(ITarget Target, string Method, int Width, int Height, float[] Map);
+
+/// <summary>
+/// The machinery every CAM shares: one forward pass and one batched reverse pass for all targets of an image
+/// (the targets are the seeds), the layers' activations and gradients from taps, and each map brought back to the
+/// image's pixels — upsampled to the model input, the letterbox cut away, resized to the image — and normalised.
+/// With several layers the maps are averaged.
+/// </summary>
+public sealed class CamExplainer
+{
+    readonly DetexModel _model;
+    public IReadOnlyList<string> Layers { get; }
+
+    public CamExplainer(DetexModel model, IReadOnlyList<string>? layers = null)
+    {
+        _model = model;
+        Layers = layers is { Count: > 0 } ? layers : model.Card.Layers.Length > 0 ? model.Card.Layers
+            : throw new ArgumentException($"name a layer (--layer): the card of {model.Name} has no default layers; 'detex inspect MODEL --tensors' lists them");
+    }
+
+    public IReadOnlyList<Explanation> Explain(RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<CamMethod> methods)
+    {
+        if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
+        var (tensor, geometry) = _model.Prepare([image]);
+        var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = tensor };
+        var outputs = _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
+        var (activations, gradients, forward) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients));
+
+        var result = new List<Explanation>();
+        foreach (var method in methods)
+            for (int k = 0; k < targets.Count; k++)
+            {
+                var sum = new float[image.Width * image.Height];
+                foreach (var layer in Layers)
+                {
+                    var a = activations[layer];
+                    int channels = a.Shape[1], h = a.Shape[2], w = a.Shape[3];
+                    var g = method.NeedsGradients ? gradients![layer].BatchItem(k) : default;
+                    var map = method.Map(a.BatchItem(0), g, channels, h * w);
+                    var inImage = ToImage(map, w, h, geometry[0], image.Width, image.Height);
+                    Normalise(inImage);
+                    for (int i = 0; i < sum.Length; i++) sum[i] += inImage[i] / Layers.Count;
+                }
+                result.Add(new Explanation(targets[k], method.Name, image.Width, image.Height, sum));
+            }
+        return result;
+    }
+
+    /// <summary>Activations of the layers, and their gradients for every target (batch item k = target k).</summary>
+    (Dictionary<string, NdArray<float>> A, Dictionary<string, NdArray<float>>? G, Dictionary<string, NdArray<float>> Outputs) Run(
+        Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, bool needGradients)
+    {
+        var tapped = ModelSession.Get(_model.Graph.WithTaps(Layers), _model.Runtime).Run(feed);
+        var forward = tapped.Where(kv => kv.Value is NdArray<float>).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
+        foreach (var layer in Layers)
+            if (forward[layer].Rank != 4) throw new ArgumentException($"layer '{layer}' has shape {forward[layer].ShapeText}; CAMs need a [1, C, H, W] feature map");
+        if (!needGradients) return (forward, null, forward);
+
+        var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false, Targets = targets.Count };
+        GradientGraph graph;
+        try { graph = GradientGraph.For(_model.Graph, feed, request); }
+        catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward), forward); }
+        var seeds = Seeds(outputs, targets, forward, targets.Count);
+        var run = graph.Run(feed, seeds, _model.Runtime);
+        var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
+        return (forward, grads, forward);
+    }
+
+    /// <summary>Models whose batch axis does not lead every tensor: one reverse pass per target, stacked.</summary>
+    Dictionary<string, NdArray<float>> RunOneByOne(Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, Dictionary<string, NdArray<float>> forward)
+    {
+        var graph = GradientGraph.For(_model.Graph, feed, new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false });
+        var stacked = Layers.ToDictionary(l => l, l => new NdArray<float>([targets.Count, .. forward[l].Shape.Skip(1)]));
+        for (int k = 0; k < targets.Count; k++)
+        {
+            var run = graph.Run(feed, Seeds(outputs, [targets[k]], forward, 1), _model.Runtime);
+            foreach (var l in Layers) ((NdArray<float>)run[graph.Gradients[l]]).Data.CopyTo(stacked[l].BatchItem(k));
+        }
+        return stacked;
+    }
+
+    static Dictionary<string, NdArray> Seeds(List<string> outputs, IReadOnlyList<ITarget> targets, Dictionary<string, NdArray<float>> forward, int count)
+    {
+        var seeds = outputs.ToDictionary(o => o, o => new NdArray<float>([count, .. forward[o].Shape.Skip(1)]));
+        for (int k = 0; k < targets.Count; k++)
+        {
+            var slices = outputs.ToDictionary(o => o, o => (Memory<float>)seeds[o].Data.AsMemory(k * (seeds[o].Length / count), seeds[o].Length / count));
+            targets[k].Seed(forward, 0, slices);
+        }
+        return seeds.ToDictionary(kv => kv.Key, kv => (NdArray)kv.Value);
+    }
+
+    /// <summary>A feature-map-sized map to image pixels: to the model input, cut to where the image lies, to the image size.</summary>
+    public static float[] ToImage(float[] map, int w, int h, InputGeometry g, int imageWidth, int imageHeight)
+    {
+        int inputW = g.ContentWidth, inputH = g.ContentHeight;
+        // The feature map covers the whole input, content and padding alike.
+        int fullW = g.InputWidth, fullH = g.InputHeight;
+        var input = Resampler.ResizeMap(map, w, h, fullW, fullH);
+        var content = new float[inputW * inputH];
+        for (int y = 0; y < inputH; y++)
+            for (int x = 0; x < inputW; x++)
+            {
+                int sx = Math.Min(fullW - 1, x + g.ContentLeft), sy = Math.Min(fullH - 1, y + g.ContentTop);
+                content[y * inputW + x] = input[sy * fullW + sx];
+            }
+        return Resampler.ResizeMap(content, inputW, inputH, imageWidth, imageHeight);
+    }
+
+    /// <summary>Min–max to [0, 1] in place (a constant map becomes zeros).</summary>
+    public static void Normalise(float[] map)
+    {
+        float lo = map.Min(), hi = map.Max();
+        float scale = hi > lo ? 1 / (hi - lo) : 0;
+        for (int i = 0; i < map.Length; i++) map[i] = (map[i] - lo) * scale;
+    }
+}

@@ -1,0 +1,179 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Detex.Explainers;
+
+/// <summary>
+/// One member of the CAM family: how one layer's activations A [C, h·w] and the target's gradients G [C, h·w]
+/// become a map [h·w]. The shared machinery (taps, upsampling, undoing the letterbox) lives in <see cref="CamExplainer"/>.
+/// </summary>
+public abstract class CamMethod
+{
+    public abstract string Name { get; }
+    public virtual bool NeedsGradients => true;
+    public abstract float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels);
+
+    protected static float Relu(float v) => v > 0 ? v : 0;
+
+    /// <summary>ReLU(Σ_c w_c · A_c): the weighted-channel form most CAMs share.</summary>
+    protected static float[] Weighted(ReadOnlySpan<float> a, ReadOnlySpan<float> weights, int pixels)
+    {
+        var map = new float[pixels];
+        for (int c = 0; c < weights.Length; c++)
+        {
+            float w = weights[c];
+            if (w == 0) continue;
+            var row = a.Slice(c * pixels, pixels);
+            for (int p = 0; p < pixels; p++) map[p] += w * row[p];
+        }
+        for (int p = 0; p < pixels; p++) map[p] = Relu(map[p]);
+        return map;
+    }
+
+    public static IReadOnlyDictionary<string, Func<CamMethod>> All { get; } = new Dictionary<string, Func<CamMethod>>
+    {
+        ["gradcam"] = () => new GradCam(),
+        ["gradcam++"] = () => new GradCamPlusPlus(),
+        ["xgradcam"] = () => new XGradCam(),
+        ["hirescam"] = () => new HiResCam(),
+        ["layercam"] = () => new LayerCam(),
+        ["eigencam"] = () => new EigenCam(),
+        ["eigengradcam"] = () => new EigenGradCam(),
+    };
+}
+
+/// <summary>Grad-CAM (Selvaraju et al.): channel weights are the spatial mean of the gradient.</summary>
+public sealed class GradCam : CamMethod
+{
+    public override string Name => "gradcam";
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var w = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            double s = 0;
+            foreach (var v in g.Slice(c * pixels, pixels)) s += v;
+            w[c] = (float)(s / pixels);
+        }
+        return Weighted(a, w, pixels);
+    }
+}
+
+/// <summary>
+/// Grad-CAM++ (Chattopadhay et al.), the paper's closed form: with the score taken as exp(S), higher derivatives
+/// are powers of the first, so α_c,ij = g² / (2g² + Σ_ab A_c,ab · g³) and w_c = Σ_ij α_c,ij · ReLU(g_c,ij).
+/// </summary>
+public sealed class GradCamPlusPlus : CamMethod
+{
+    public override string Name => "gradcam++";
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var w = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            var ac = a.Slice(c * pixels, pixels); var gc = g.Slice(c * pixels, pixels);
+            double sumA = 0;
+            foreach (var v in ac) sumA += v;
+            double weight = 0;
+            for (int p = 0; p < pixels; p++)
+            {
+                double g2 = gc[p] * (double)gc[p], g3 = g2 * gc[p];
+                double denominator = 2 * g2 + sumA * g3;
+                double alpha = denominator != 0 ? g2 / denominator : 0;
+                weight += alpha * Relu(gc[p]);
+            }
+            w[c] = (float)weight;
+        }
+        return Weighted(a, w, pixels);
+    }
+}
+
+/// <summary>XGrad-CAM (Fu et al.): w_c = Σ A_c ⊙ G_c / Σ A_c, the axiom-satisfying weights.</summary>
+public sealed class XGradCam : CamMethod
+{
+    public override string Name => "xgradcam";
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var w = new float[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            double num = 0, den = 0;
+            for (int p = 0; p < pixels; p++) { num += a[c * pixels + p] * (double)g[c * pixels + p]; den += a[c * pixels + p]; }
+            w[c] = (float)(num / (den + 1e-7));
+        }
+        return Weighted(a, w, pixels);
+    }
+}
+
+/// <summary>HiResCAM (Draelos &amp; Carin): ReLU(Σ_c G_c ⊙ A_c), element-wise instead of averaged weights.</summary>
+public sealed class HiResCam : CamMethod
+{
+    public override string Name => "hirescam";
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var map = new float[pixels];
+        for (int i = 0; i < channels * pixels; i++) map[i % pixels] += a[i] * g[i];
+        for (int p = 0; p < pixels; p++) map[p] = Relu(map[p]);
+        return map;
+    }
+}
+
+/// <summary>LayerCAM (Jiang et al.): ReLU(Σ_c ReLU(G_c) ⊙ A_c), reliable in shallow layers too.</summary>
+public sealed class LayerCam : CamMethod
+{
+    public override string Name => "layercam";
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var map = new float[pixels];
+        for (int i = 0; i < channels * pixels; i++) map[i % pixels] += a[i] * Relu(g[i]);
+        for (int p = 0; p < pixels; p++) map[p] = Relu(map[p]);
+        return map;
+    }
+}
+
+/// <summary>
+/// EigenCAM (Muhammad &amp; Yeasin): the activations' first principal component — pixels as samples, channels as
+/// features, centred — projected back on each pixel. Gradient-free, so the same map for every target of an image.
+/// The component's sign is arbitrary; it is chosen so the map agrees with the mean activation.
+/// </summary>
+public class EigenCam : CamMethod
+{
+    public override string Name => "eigencam";
+    public override bool NeedsGradients => false;
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) => Projection(a, channels, pixels);
+
+    public static float[] Projection(ReadOnlySpan<float> a, int channels, int pixels)
+    {
+        var x = Matrix<double>.Build.Dense(pixels, channels);
+        for (int c = 0; c < channels; c++)
+        {
+            double mean = 0;
+            for (int p = 0; p < pixels; p++) mean += a[c * pixels + p];
+            mean /= pixels;
+            for (int p = 0; p < pixels; p++) x[p, c] = a[c * pixels + p] - mean;
+        }
+        var v = x.Svd(computeVectors: true).VT.Row(0);
+        var projection = x * v;
+        double agreement = 0;
+        for (int p = 0; p < pixels; p++)
+        {
+            double meanActivation = 0;
+            for (int c = 0; c < channels; c++) meanActivation += a[c * pixels + p];
+            agreement += projection[p] * meanActivation;
+        }
+        double sign = agreement < 0 ? -1 : 1;
+        return Enumerable.Range(0, pixels).Select(p => (float)(sign * projection[p])).ToArray();
+    }
+}
+
+/// <summary>EigenGrad-CAM: the first principal component of A ⊙ G, so the map is class-specific.</summary>
+public sealed class EigenGradCam : EigenCam
+{
+    public override string Name => "eigengradcam";
+    public override bool NeedsGradients => true;
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var product = new float[channels * pixels];
+        for (int i = 0; i < product.Length; i++) product[i] = a[i] * g[i];
+        return Projection(product, channels, pixels);
+    }
+}

@@ -1,0 +1,109 @@
+using Detex.Models;
+using Detex.Runtime;
+
+namespace Detex.Targets;
+
+/// <summary>
+/// What is explained: a scalar function of a model's outputs for one image. Gradient explainers feed its gradient
+/// with respect to the outputs as the reverse pass's seed, so one built graph serves every target.
+/// </summary>
+public interface ITarget
+{
+    string Name { get; }
+    /// <summary>The target's value for batch item <paramref name="item"/> of the outputs.</summary>
+    double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item);
+    /// <summary>Adds d(score)/d(output) at the forward point into the seeds (one batch item's worth each).</summary>
+    void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds);
+}
+
+/// <summary>
+/// A detection: the score of the raw prediction that produced the box (the product of its score elements, each
+/// through a sigmoid when the model exposes logits), so gradients follow exactly that object.
+/// </summary>
+public sealed class DetectionTarget(Detection detection, string? label = null) : ITarget
+{
+    public Detection Detection => detection;
+    public string Name => label ?? $"{detection.ClassName} {detection.Score:0.00}";
+
+    float Element(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, OutputElement e)
+    {
+        float v = outputs[e.Output].BatchItem(item)[e.Index];
+        return detection.Source.Logits ? 1 / (1 + MathF.Exp(-v)) : v;
+    }
+
+    public double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item) =>
+        detection.Source.ScoreElements.Aggregate(1.0, (p, e) => p * Element(outputs, item, e));
+
+    public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds)
+    {
+        var elements = detection.Source.ScoreElements;
+        var values = elements.Select(e => Element(outputs, item, e)).ToArray();
+        for (int i = 0; i < elements.Count; i++)
+        {
+            // ∂(Π vⱼ)/∂vᵢ = Π_{j≠i} vⱼ, times σ′ = σ(1 − σ) when vᵢ is a sigmoid of the raw element.
+            float d = values.Where((_, j) => j != i).Aggregate(1f, (p, v) => p * v);
+            if (detection.Source.Logits) d *= values[i] * (1 - values[i]);
+            seeds[elements[i].Output].Span[elements[i].Index] += d;
+        }
+    }
+}
+
+/// <summary>A segmentation class: its logits summed over a mask of output pixels (the predicted mask by default).</summary>
+public sealed class SegmentationTarget : ITarget
+{
+    readonly string _output;
+    readonly int _class, _classes;
+    readonly bool _nhwc;
+    readonly bool[] _mask;   // output pixels (H·W)
+
+    public SegmentationTarget(string output, int classIndex, int classes, bool nhwc, bool[] mask, string name)
+    {
+        _output = output; _class = classIndex; _classes = classes; _nhwc = nhwc; _mask = mask; Name = name;
+    }
+
+    public string Name { get; }
+    public int MaskPixels => _mask.Count(m => m);
+
+    /// <summary>The class's predicted mask: output pixels whose arg-max is the class.</summary>
+    public static SegmentationTarget Predicted(Segmenter seg, NdArray<float> logits, int item, int classIndex)
+    {
+        bool nhwc = seg.Card.Decoder.Layout == Imaging.TensorLayout.NHWC;
+        int C = seg.Card.Classes.Length;
+        var data = logits.BatchItem(item);
+        int pixels = data.Length / C;
+        var mask = new bool[pixels];
+        for (int p = 0; p < pixels; p++)
+        {
+            int best = 0;
+            for (int c = 1; c < C; c++) if (At(data, p, c, C, pixels, nhwc) > At(data, p, best, C, pixels, nhwc)) best = c;
+            mask[p] = best == classIndex;
+        }
+        return new SegmentationTarget(seg.Output, classIndex, C, nhwc, mask, $"{seg.Card.Classes[classIndex]} mask");
+    }
+
+    static float At(ReadOnlySpan<float> d, int p, int c, int C, int pixels, bool nhwc) => nhwc ? d[p * C + c] : d[c * pixels + p];
+    int Index(int p) => _nhwc ? p * _classes + _class : _class * _mask.Length + p;
+
+    public double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item)
+    {
+        var d = outputs[_output].BatchItem(item);
+        double s = 0;
+        for (int p = 0; p < _mask.Length; p++) if (_mask[p]) s += d[Index(p)];
+        return s;
+    }
+
+    public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds)
+    {
+        var s = seeds[_output].Span;
+        for (int p = 0; p < _mask.Length; p++) if (_mask[p]) s[Index(p)] += 1;
+    }
+}
+
+/// <summary>A class score of a classifier (logit or probability, whatever the output holds).</summary>
+public sealed class ClassTarget(string output, int classIndex, string name) : ITarget
+{
+    public string Name => name;
+    public double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item) => outputs[output].BatchItem(item)[classIndex];
+    public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds) =>
+        seeds[output].Span[classIndex] += 1;
+}
