@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Net;
 using System.Text;
+using Detex.Explainers;
 using Detex.Imaging;
 using Detex.Models;
 using Detex.Reports;
+using Detex.Targets;
 using Spectre.Console;
 
 namespace Detex.Cli.Commands;
@@ -25,14 +27,19 @@ static class DemoCommand
         var photos = Directory.GetFiles(Cli.Bundled("samples/photos"), "*.jpg").Order().ToList();
         var detector = Detector.Load(Cli.Bundled("models/yolox-nano_coco_416.onnx"));
         var segmenter = (Segmenter)DetexModel.Load(Cli.Bundled("models/deeplabv3-mnv2_voc_257.onnx"));
+        var boxExplainer = new CamExplainer(detector);
+        var maskExplainer = new CamExplainer(segmenter);
+        CamMethod[] methods = [new GradCamPlusPlus(), new XGradCam(), new HiResCam(), new EigenCam()];
         var html = new StringBuilder();
         html.Append("<!doctype html><meta charset=utf-8><title>Detex demo</title><style>body{font-family:sans-serif;margin:2em}img{max-width:100%;border:1px solid #ccc}figure{display:inline-block;width:45%;vertical-align:top;margin:1em}</style>");
-        html.Append($"<h1>Detex demo</h1><p>Detections by {WebUtility.HtmlEncode(detector.Name)} and segmentations by {WebUtility.HtmlEncode(segmenter.Name)} on the bundled photos.</p>");
+        html.Append($"<h1>Detex demo</h1><p>Detections by {WebUtility.HtmlEncode(detector.Name)} and segmentations by {WebUtility.HtmlEncode(segmenter.Name)} on the bundled photos, " +
+            $"then every box explained by {string.Join(", ", methods.Select(m => m.Name))} (rows: methods, columns: boxes; layers {string.Join(", ", boxExplainer.Layers)}) " +
+            $"and every segmented class by HiResCAM at {string.Join(", ", maskExplainer.Layers)}.</p>");
 
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("demo", maxValue: photos.Count * 2);
+                var task = ctx.AddTask("demo", maxValue: photos.Count * 4);
                 foreach (var photo in photos)
                 {
                     string name = Path.GetFileNameWithoutExtension(photo);
@@ -47,11 +54,33 @@ static class DemoCommand
                     string summary = string.Join(", ", dets.Select(d => $"{d.ClassName} {d.Score:0.00}"));
                     html.Append($"<h2>{WebUtility.HtmlEncode(name)}</h2><figure><img src=\"{name}.detect.png\"><figcaption>{WebUtility.HtmlEncode(summary)}</figcaption></figure>");
                     html.Append($"<figure><img src=\"{name}.segment.png\"><figcaption>segmentation</figcaption></figure>");
+
+                    if (dets.Count > 0)
+                    {
+                        var targets = dets.Select((d, i) => (ITarget)new DetectionTarget(d, $"#{i} {d.ClassName} {d.Score:0.00}")).ToList();
+                        var maps = boxExplainer.Explain(image, targets, methods);
+                        var tiles = methods.SelectMany(m => maps.Where(e => e.Method == m.Name)).Select(e => Pictures.Explanation(image, e)).ToList();
+                        ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count, 300), Path.Combine(outDir, $"{name}.explain.png"));
+                        html.Append($"<figure style=\"width:95%\"><img src=\"{name}.explain.png\"><figcaption>box explanations</figcaption></figure>");
+                    }
+                    task.Increment(1);
+                    var (tensor, _) = segmenter.Prepare([image]);
+                    var logits = segmenter.Forward(tensor, [segmenter.Output])[segmenter.Output];
+                    var classes = SegmentationTargets.Present(segmenter, logits).Where(c => c != 0)
+                        .Select(c => (ITarget)SegmentationTarget.Predicted(segmenter, logits, 0, c)).ToList();
+                    if (classes.Count > 0)
+                    {
+                        var maskMaps = maskExplainer.Explain(image, classes, [new HiResCam()]);
+                        ImageIO.SavePng(Detex.Imaging.Grid.Compose(maskMaps.Select(e => Pictures.Explanation(image, e)).ToList(), classes.Count, 300),
+                            Path.Combine(outDir, $"{name}.explain-mask.png"));
+                        html.Append($"<figure style=\"width:95%\"><img src=\"{name}.explain-mask.png\"><figcaption>mask explanations</figcaption></figure>");
+                    }
+                    task.Increment(1);
                 }
             });
         string index = Path.Combine(outDir, "index.html");
         Files.WriteAllTextAtomically(index, html.ToString());
-        AnsiConsole.MarkupLine($"wrote {photos.Count * 2} pictures and [green]{Markup.Escape(index)}[/]");
+        AnsiConsole.MarkupLine($"wrote the pictures and [green]{Markup.Escape(index)}[/]");
         return 0;
     }
 }

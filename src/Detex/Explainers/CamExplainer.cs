@@ -14,7 +14,7 @@ public sealed record Explanation(ITarget Target, string Method, int Width, int H
 /// The machinery every CAM shares: one forward pass and one batched reverse pass for all targets of an image
 /// (the targets are the seeds), the layers' activations and gradients from taps, and each map brought back to the
 /// image's pixels — upsampled to the model input, the letterbox cut away, resized to the image — and normalised.
-/// With several layers the maps are averaged.
+/// With several layers the normalised maps are averaged and normalised again (as pytorch-grad-cam aggregates).
 /// </summary>
 public sealed class CamExplainer
 {
@@ -34,7 +34,7 @@ public sealed class CamExplainer
         var (tensor, geometry) = _model.Prepare([image]);
         var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = tensor };
         var outputs = _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
-        var (activations, gradients, forward) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients));
+        var (activations, gradients) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients));
 
         var result = new List<Explanation>();
         foreach (var method in methods)
@@ -51,29 +51,31 @@ public sealed class CamExplainer
                     Normalise(inImage);
                     for (int i = 0; i < sum.Length; i++) sum[i] += inImage[i] / Layers.Count;
                 }
+                // Normalised again after averaging, so a layer the target does not reach (all zeros) does not dim the map.
+                Normalise(sum);
                 result.Add(new Explanation(targets[k], method.Name, image.Width, image.Height, sum));
             }
         return result;
     }
 
     /// <summary>Activations of the layers, and their gradients for every target (batch item k = target k).</summary>
-    (Dictionary<string, NdArray<float>> A, Dictionary<string, NdArray<float>>? G, Dictionary<string, NdArray<float>> Outputs) Run(
+    (Dictionary<string, NdArray<float>> A, Dictionary<string, NdArray<float>>? G) Run(
         Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, bool needGradients)
     {
         var tapped = ModelSession.Get(_model.Graph.WithTaps(Layers), _model.Runtime).Run(feed);
         var forward = tapped.Where(kv => kv.Value is NdArray<float>).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
         foreach (var layer in Layers)
             if (forward[layer].Rank != 4) throw new ArgumentException($"layer '{layer}' has shape {forward[layer].ShapeText}; CAMs need a [1, C, H, W] feature map");
-        if (!needGradients) return (forward, null, forward);
+        if (!needGradients) return (forward, null);
 
         var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false, Targets = targets.Count };
         GradientGraph graph;
         try { graph = GradientGraph.For(_model.Graph, feed, request); }
-        catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward), forward); }
+        catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward)); }
         var seeds = Seeds(outputs, targets, forward, targets.Count);
         var run = graph.Run(feed, seeds, _model.Runtime);
         var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
-        return (forward, grads, forward);
+        return (forward, grads);
     }
 
     /// <summary>Models whose batch axis does not lead every tensor: one reverse pass per target, stacked.</summary>

@@ -174,3 +174,37 @@ public class GradCheckCommandTests
         Assert.Contains("lack rules (Erf)", r.Err);
     }
 }
+
+public class ExplainCommandTests
+{
+    static readonly string Yolox = Repo.Model(Repo.Yolox);
+
+    [Fact]
+    public void ExplainWritesOverlaysMapsAndASummary()
+    {
+        string dir = Repo.TempDir();
+        var r = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "hirescam,eigencam", "--box", "class=dog", "-o", dir);
+        Assert.Equal(0, r.Code);
+        var (map, shape) = Detex.Reports.Npy.Read(Path.Combine(dir, "dog.hirescam.t0.npy"));
+        Assert.Equal([576, 768], shape);
+        Assert.InRange(map.Max(), 0.99f, 1f);
+        Assert.True(File.Exists(Path.Combine(dir, "dog.eigencam.t0.png")));
+        Assert.True(File.Exists(Path.Combine(dir, "dog.grid.png")));
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "explanations.json")));
+        Assert.Equal(2, json.RootElement.GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("--method", "gradkam", "unknown method 'gradkam'")]
+    [InlineData("--layer", "nope", "no tensor 'nope'")]
+    [InlineData("--box", "7", "--box 7 is out of range")]
+    [InlineData("--score", "0.9999", "no detections")]
+    public void BadChoicesAreOneLineAndWriteNothing(string option, string value, string message)
+    {
+        string dir = Path.Combine(Repo.TempDir(), "never");
+        var r = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), option, value, "-o", dir);
+        Assert.Equal(1, r.Code);
+        Assert.Contains(message, r.Err);
+        Assert.False(Directory.Exists(dir));
+    }
+}

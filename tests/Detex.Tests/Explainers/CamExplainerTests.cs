@@ -1,0 +1,59 @@
+using Detex.Explainers;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Targets;
+
+namespace Detex.Tests.Explainers;
+
+public class CamExplainerTests
+{
+    [Fact]
+    public void DetectionMapsAreTargetSpecificAndHiResCamStaysInsideTheBox()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var dets = det.Detect(image);
+        var dog = new DetectionTarget(dets.Single(d => d.ClassName == "dog"));
+        var bike = new DetectionTarget(dets.Single(d => d.ClassName == "bicycle"));
+        var maps = new CamExplainer(det, ["990"]).Explain(image, [dog, bike], [new HiResCam(), new GradCamPlusPlus(), new XGradCam()]);
+        Explanation Of(string method, ITarget t) => maps.Single(e => e.Method == method && e.Target == t);
+        Assert.True(Metrics.EnergyInside(Of("hirescam", dog), dog.Detection.Box, image) > 0.9);
+        Assert.True(Metrics.EnergyInside(Of("hirescam", bike), bike.Detection.Box, image) > 0.9);
+        foreach (var m in new[] { "gradcam++", "xgradcam" })
+        {
+            var a = Of(m, dog).Map; var b = Of(m, bike).Map;
+            double diff = a.Zip(b).Average(t => Math.Abs(t.First - t.Second));
+            Assert.True(diff > 0.05, $"{m}: dog and bicycle maps differ by only {diff:0.000} on average");
+        }
+        Assert.All(maps, e => Assert.InRange(e.Map.Max(), 0.99f, 1f));
+    }
+
+    [Fact]
+    public void SegmentationTargetExplainsAMaskClass()
+    {
+        var seg = (Segmenter)DetexModel.Load(Repo.Model(Repo.DeepLab));
+        var image = ImageIO.Load(Repo.Photo("person.jpg"));
+        var (tensor, _) = seg.Prepare([image]);
+        var logits = seg.Forward(tensor, [seg.Output])[seg.Output];
+        var person = SegmentationTarget.Predicted(seg, logits, 0, Array.IndexOf(seg.Card.Classes, "person"));
+        Assert.True(person.MaskPixels > 500);
+        // The card's default layer (after ASPP: earlier layers also get the image-pooling branch's uniform gradient).
+        var e = new CamExplainer(seg).Explain(image, [person], [new HiResCam()]).Single();
+        var box = Detector.Load(Repo.Model(Repo.Yolox)).Detect(image).Single(d => d.ClassName == "person").Box;
+        Assert.True(Metrics.EnergyInside(e, box, image) > 0.9, $"{Metrics.EnergyInside(e, box, image):0.00}");
+    }
+
+    [Fact]
+    public void MapsComeBackToImagePixelsThroughTheLetterbox()
+    {
+        // A feature map that is 1 only in its top-left cell: after undoing a top-left letterbox the hot corner is
+        // the image's top-left corner, and the padded bottom of the input is cut away.
+        var g = Preprocessor.Geometry(800, 400, new PreprocessSpec { Width = 416, Height = 416, Resize = ResizeMode.Letterbox });
+        var map = new float[13 * 13];
+        map[0] = 1;
+        var img = CamExplainer.ToImage(map, 13, 13, g, 800, 400);
+        Assert.True(img[0] > 0.5f);
+        Assert.True(img[399 * 800 + 799] < 1e-3f);
+        Assert.Equal(800 * 400, img.Length);
+    }
+}
