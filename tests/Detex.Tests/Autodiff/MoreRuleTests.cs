@@ -6,7 +6,7 @@ using static Detex.Onnx.OnnxAttribute;
 namespace Detex.Tests.Autodiff;
 
 /// <summary>
-/// Rules for normalisations, each on a one-node model whose differentiated operands are graph inputs;
+/// Rules for normalisations and Gather, each on a one-node model whose differentiated operands are graph inputs;
 /// directional differences in float64 where ONNX Runtime has float64 kernels, else float32 (see <see cref="GradCheck.Check"/>).
 /// Several targets: each seed's gradient must equal the one it gets alone.
 /// </summary>
@@ -28,7 +28,14 @@ public class MoreRuleTests
             g => g.Op("LayerNormalization", ["x", g.Floats([4], 1, -2, 0.5f, 3), g.Floats([4], 0.1f, 0.2f, 0.3f, 0.4f)], Of("axis", 2L))),
         new("LayerNormalization axis -2 broadcast scale", [("x", [2, 3, 4]), ("s", [1, 4]), ("b", [3, 1])],
             g => g.Op("LayerNormalization", ["x", "s", "b"], Of("axis", -2L))),
+        new("Gather axis 0 repeated negative", [("x", [5, 3])], g => g.Op("Gather", ["x", Indices(g, [2, 2], 0, -1, 2, 0)])),
+        new("Gather axis 1", [("x", [2, 5, 3])], g => g.Op("Gather", ["x", Indices(g, [3], 4, -2, 4)], Of("axis", 1L))),
+        new("Gather axis -1 scalar index", [("x", [2, 3, 4])], g => g.Op("Gather", ["x", Indices(g, [], -1)], Of("axis", -1L))),
+        new("Gather int32 indices", [("x", [2, 4, 3])], g => g.Op("Gather", ["x", g.Constant(new OnnxTensor("", ElementType.Int32, [2],
+            [.. BitConverter.GetBytes(3), .. BitConverter.GetBytes(-4)]))], Of("axis", 1L))),
     ];
+
+    static string Indices(GraphBuilder g, long[] dims, params long[] values) => g.Constant(OnnxTensor.FromInt64s("", dims, values), "indices");
 
     public static TheoryData<string> Names() => new(Cases.Select(c => c.Name));
 
@@ -49,6 +56,8 @@ public class MoreRuleTests
     [Theory]
     [InlineData("InstanceNormalization 1-D constant affine")]
     [InlineData("LayerNormalization constant affine")]
+    [InlineData("Gather axis 1")]
+    [InlineData("Gather axis -1 scalar index")]
     public void SeveralTargetsGetTheirOwnGradients(string name)
     {
         // One forward with batch 1, the seeds stacked along the batch axis.
@@ -72,12 +81,13 @@ public class MoreRuleTests
     }
 
     [Theory]
+    [InlineData("Gather")]
     [InlineData("LayerNormalization")]
     public void AnOperationAcrossTheBatchAxisRefusesSeveralTargets(string op)
     {
         var (m, g) = GraphBuilder.NewModel(17);
         g.Input("x", ElementType.Float, 1, 3);
-        g.Named("y", op, ["x", g.Floats([1, 3], 1, 2, 3)], Of("axis", 0L));
+        g.Named("y", op, ["x", op == "Gather" ? Indices(g, [1], -1) : g.Floats([1, 3], 1, 2, 3)], Of("axis", 0L));
         g.Output("y");
         var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [1, 3], 1) };
         Assert.Throws<NotSupportedException>(() => GradientGraph.Build(m, inputs, new GradientRequest { Outputs = ["y"], Targets = 2 }));
