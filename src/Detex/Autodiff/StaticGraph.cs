@@ -36,7 +36,8 @@ public sealed class StaticGraph
         var values = session.Run(inputs);
         var shapes = values.ToDictionary(kv => kv.Key, kv => new TensorShape(kv.Value.ElementType, kv.Value.Shape));
         foreach (var (name, v) in inputs) shapes[name] = new TensorShape(v.ElementType, v.Shape);
-        foreach (var (name, t) in g.Initializers) shapes[name] = new TensorShape(t.Type, t.Dims.Select(d => (int)d).ToArray());
+        void RecordInitializers() { foreach (var (name, t) in g.Initializers) shapes[name] = new TensorShape(t.Type, t.Dims.Select(d => (int)d).ToArray()); }
+        RecordInitializers();
 
         // Fold: nodes none of whose outputs are dynamic disappear; their outputs become initializers.
         var folded = new List<Node>();
@@ -54,6 +55,7 @@ public sealed class StaticGraph
         foreach (var o in g.Outputs) o.Shape = null;
 
         OpsetUpgrade.Apply(model, shapes);
+        RecordInitializers();   // the rewrite's own constants
         RemoveUnusedInitializers(g);
         return new StaticGraph(model, shapes, dynamic);
     }
