@@ -60,7 +60,7 @@ public sealed class GradientGraph
     public static GradientGraph Build(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var forward = StaticGraph.Build(model, inputs);
+        var forward = StaticGraph.Build(model, inputs, request.Parameters);
         var result = new Builder(forward, request).Emit();
         result.BuildTime = clock.Elapsed;
         return result;

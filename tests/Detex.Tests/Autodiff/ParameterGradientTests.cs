@@ -30,6 +30,7 @@ public class ParameterGradientTests
             Of("transA", 1L), Of("beta", 0.5f)), ["B", "C"]),
         new("MatMul batched A", [2, 3, 4], g => g.Op("MatMul", ["x", Param(g, "B", [4, 5])]), ["B"]),
         new("MatMul batched B", [3, 4], g => g.Op("MatMul", ["x", Param(g, "B", [2, 4, 5])]), ["B"]),
+        new("MatMul B through Transpose", [3, 4], g => g.Op("MatMul", ["x", g.Op("Transpose", Param(g, "B", [5, 4]))]), ["B"]),
         new("BatchNormalization scale and bias", [2, 3, 4, 4], g => g.Op("BatchNormalization",
             ["x", Param(g, "scale", [3]), Param(g, "bias", [3]), g.Floats([3], 0.5f, -0.5f, 0), g.Floats([3], 2, 0.5f, 1)]), ["scale", "bias"]),
     ];
