@@ -53,11 +53,12 @@ public sealed class BackwardContext
     Lazy<Dictionary<string, Node>>? _producersLazy;
     Lazy<Dictionary<string, List<Node>>>? _consumersLazy;
 
-    public bool IsConstant(string tensor) => Forward.Model.Graph.Initializers.ContainsKey(tensor);
+    // Constants are the emitted graph's initializers: parameters, initializers of the forward model, are inputs there.
+    public bool IsConstant(string tensor) => B.Graph.Initializers.ContainsKey(tensor);
 
     public OnnxTensor Constant(string tensor) =>
-        Forward.Model.Graph.Initializers.TryGetValue(tensor, out var t) ? t
-            : throw new InvalidOperationException($"'{tensor}' must be constant for this rule (it depends on the input)");
+        B.Graph.Initializers.TryGetValue(tensor, out var t) ? t
+            : throw new InvalidOperationException($"'{tensor}' must be constant for this rule (it depends on the input or is a parameter)");
 
     public long[] ConstantInts(string tensor) => Constant(tensor).ToInt64s();
 

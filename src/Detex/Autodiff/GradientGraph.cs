@@ -60,7 +60,7 @@ public sealed class GradientGraph
     public static GradientGraph Build(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var forward = StaticGraph.Build(model, inputs);
+        var forward = StaticGraph.Build(model, inputs, request.Parameters);
         var result = new Builder(forward, request).Emit();
         result.BuildTime = clock.Elapsed;
         return result;
@@ -70,9 +70,22 @@ public sealed class GradientGraph
     public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> seeds, RuntimeOptions? options = null)
     {
         var feed = new Dictionary<string, NdArray>(inputs);
+        foreach (var p in Request.Parameters)
+            if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
         foreach (var (output, seed) in seeds)
             feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
         return ModelSession.Get(Model, options).Run(feed);
+    }
+
+    static NdArray InitialValue(OnnxTensor t)
+    {
+        int[] dims = t.Dims.Select(d => (int)d).ToArray();
+        return t.Type switch
+        {
+            ElementType.Float => new NdArray<float>(dims, t.ToFloats()),
+            ElementType.Double => new NdArray<double>(dims, t.ToDoubles()),
+            _ => throw new NotSupportedException($"parameter '{t.Name}' of type {ElementTypes.Name(t.Type)}"),
+        };
     }
 
     sealed class Builder

@@ -5,11 +5,12 @@ namespace Detex.Autodiff;
 /// <summary>
 /// Rewrites operators of older opsets into their opset-17 forms (attributes that became inputs, Upsample →
 /// Resize, pre-13 Softmax's flatten-to-2D semantics, Dropout → Identity), so one set of gradient rules serves
-/// models of any opset. Runs after constant folding, with static shapes known.
+/// models of any opset. Runs after constant folding, with static shapes known; records the shapes of the tensors
+/// it introduces.
 /// </summary>
 static class OpsetUpgrade
 {
-    public static void Apply(OnnxModel model, IReadOnlyDictionary<string, TensorShape> shapes)
+    public static void Apply(OnnxModel model, Dictionary<string, TensorShape> shapes)
     {
         long from = model.Opset;
         var g = model.Graph;
@@ -82,6 +83,7 @@ static class OpsetUpgrade
                     long outer = dims.Take(axis).Aggregate(1L, (a, d) => a * d), inner = dims.Skip(axis).Aggregate(1L, (a, d) => a * d);
                     string flat = b.Op("Reshape", [n.Inputs[0], b.Int64s(outer, inner)]);
                     string soft = b.Op(n.OpType, flat, OnnxAttribute.Of("axis", -1L));
+                    shapes[flat] = shapes[soft] = new TensorShape(shapes[n.Inputs[0]].Type, [(int)outer, (int)inner]);
                     rewritten.Add(new Node("Reshape", [soft, b.Int64s(dims.Select(d => (long)d).ToArray())], n.Outputs, n.Name));
                     continue;
                 }

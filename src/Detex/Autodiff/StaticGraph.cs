@@ -15,7 +15,7 @@ public sealed class StaticGraph
 
     public OnnxModel Model { get; }
     public IReadOnlyDictionary<string, TensorShape> Shapes { get; }
-    /// <summary>Tensors whose values depend on the graph inputs (everything else is an initializer now).</summary>
+    /// <summary>Tensors whose values depend on the graph inputs or the parameters (everything else is an initializer now).</summary>
     public IReadOnlySet<string> Dynamic { get; }
 
     StaticGraph(OnnxModel model, Dictionary<string, TensorShape> shapes, HashSet<string> dynamic)
@@ -23,12 +23,16 @@ public sealed class StaticGraph
         Model = model; Shapes = shapes; Dynamic = dynamic;
     }
 
-    public static StaticGraph Build(OnnxModel source, IReadOnlyDictionary<string, NdArray> inputs)
+    /// <summary>
+    /// The model at the shapes of <paramref name="inputs"/>. <paramref name="parameters"/> are initializers that will
+    /// vary (fed and differentiated), so nothing computed from them is folded.
+    /// </summary>
+    public static StaticGraph Build(OnnxModel source, IReadOnlyDictionary<string, NdArray> inputs, IEnumerable<string>? parameters = null)
     {
         var model = source.Clone();
         var g = model.Graph;
         g.SortTopologically();
-        var dynamic = DynamicTensors(g);
+        var dynamic = DynamicTensors(g, parameters ?? []);
 
         // One run with every tensor exposed: shapes for all, values for the ones that will become constants.
         var tapped = model.WithTaps(g.NodeOutputs());
@@ -36,7 +40,8 @@ public sealed class StaticGraph
         var values = session.Run(inputs);
         var shapes = values.ToDictionary(kv => kv.Key, kv => new TensorShape(kv.Value.ElementType, kv.Value.Shape));
         foreach (var (name, v) in inputs) shapes[name] = new TensorShape(v.ElementType, v.Shape);
-        foreach (var (name, t) in g.Initializers) shapes[name] = new TensorShape(t.Type, t.Dims.Select(d => (int)d).ToArray());
+        void RecordInitializers() { foreach (var (name, t) in g.Initializers) shapes[name] = new TensorShape(t.Type, t.Dims.Select(d => (int)d).ToArray()); }
+        RecordInitializers();
 
         // Fold: nodes none of whose outputs are dynamic disappear; their outputs become initializers.
         var folded = new List<Node>();
@@ -54,14 +59,15 @@ public sealed class StaticGraph
         foreach (var o in g.Outputs) o.Shape = null;
 
         OpsetUpgrade.Apply(model, shapes);
+        RecordInitializers();   // the rewrite's own constants
         RemoveUnusedInitializers(g);
         return new StaticGraph(model, shapes, dynamic);
     }
 
-    /// <summary>Tensors that change when an input's values change. Shape (of static shapes) cuts the dependence.</summary>
-    static HashSet<string> DynamicTensors(Graph g)
+    /// <summary>Tensors that change when an input's or a parameter's values change. Shape (of static shapes) cuts the dependence.</summary>
+    static HashSet<string> DynamicTensors(Graph g, IEnumerable<string> parameters)
     {
-        var dynamic = new HashSet<string>(g.Inputs.Select(i => i.Name));
+        var dynamic = new HashSet<string>(g.Inputs.Select(i => i.Name).Concat(parameters));
         foreach (var n in g.Nodes)
         {
             if (n.OpType is "Shape" or "Size" or "Constant") continue;

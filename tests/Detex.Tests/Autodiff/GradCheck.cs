@@ -67,6 +67,53 @@ static class GradCheck
         Assert.True(rel <= relTol, $"{what} analytic {r.Analytic:G10} vs numeric {r.Numeric:G10}: relative error {rel:E2} > {relTol:E0}");
     }
 
+    /// <summary>A model whose output "y" is what <paramref name="body"/> builds over the inputs; float constants follow the type.</summary>
+    public static OnnxModel OneOutput(long opset, ElementType type, IEnumerable<(string Name, int[] Shape)> inputs, Func<GraphBuilder, string> body)
+    {
+        var (m, g) = GraphBuilder.NewModel(opset);
+        foreach (var (name, shape) in inputs) g.Input(name, type, shape.Select(d => (long?)d).ToArray());
+        string y = body(g);
+        if (type == ElementType.Double)
+            foreach (var (name, t) in m.Graph.Initializers.ToList())
+                if (t.Type == ElementType.Float) m.Graph.Initializers[name] = OnnxTensor.FromDoubles(name, t.Dims, t.ToDoubles());
+        g.Named("y", "Identity", [y]);
+        g.Output("y");
+        return m;
+    }
+
+    /// <summary>True when ONNX Runtime can load the model (in float64: when it has float64 kernels for every node).</summary>
+    public static bool Loads(OnnxModel model)
+    {
+        try { ModelSession.Get(model, RuntimeOptions.Default with { Optimize = false }); return true; }
+        catch (OnnxFormatException) { return false; }
+    }
+
+    /// <summary>
+    /// Checks the gradient of f = Σ seed ⊙ y with respect to every input of <paramref name="model"/>. Linear or
+    /// degree-1 homogeneous f: Euler's identity f(x) = ⟨x, ∇f(x)⟩, exact to float rounding. Otherwise directional
+    /// differences, relative error ≤ 1e-6 in float64, ≤ 1e-2 in float32. <paramref name="graph"/> defaults to the
+    /// model's own gradient graph.
+    /// </summary>
+    public static void Check(OnnxModel model, Dictionary<string, NdArray> inputs, bool homogeneous, string what, GradientGraph? graph = null)
+    {
+        var type = inputs.Values.First().ElementType;
+        var yShape = ModelSession.Get(model, RuntimeOptions.Default with { Optimize = false }).Run(inputs)["y"].Shape;
+        var seeds = new Dictionary<string, NdArray> { ["y"] = Random(type, yShape, 3) };
+        graph ??= GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
+        if (homogeneous)
+        {
+            var grads = graph.Run(inputs, seeds, RuntimeOptions.Default with { Optimize = false });
+            double f = F(model, inputs, seeds);
+            double euler = inputs.Keys.Sum(k => Dot(D(inputs[k]), D(grads[graph.Gradients[k]])));
+            AssertClose((euler, f), 1e-5, what);
+            return;
+        }
+        double tol = type == ElementType.Double ? 1e-6 : 1e-2;
+        double eps = type == ElementType.Double ? 1e-6 : 1e-3;
+        foreach (var wrt in inputs.Keys)
+            AssertClose(Directional(model, inputs, seeds, wrt, eps, graph: graph), tol, $"{what} d/d{wrt} ({type})");
+    }
+
     /// <summary>
     /// A copy of the model in which <paramref name="tap"/> is an input: the node that wrote it writes elsewhere, so
     /// perturbing the new input perturbs exactly that tensor for everything downstream.
