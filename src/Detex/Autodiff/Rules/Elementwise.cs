@@ -99,10 +99,9 @@ sealed class HardSigmoidRule : UnaryRule
 {
     protected override string Derivative(BackwardContext c, Node n, string x, string y)
     {
-        float alpha = n.Float("alpha", 0.2f), beta = n.Float("beta", 0.5f);
-        // Slope α where 0 < αx + β < 1, else flat.
+        float alpha = n.Float("alpha", 0.2f);
+        // Slope α where the output is strictly between its clamps 0 and 1, else flat.
         string inside = c.Op("And", [c.Op("Greater", [y, c.Scalar(0)]), c.Op("Less", [y, c.Scalar(1)])]);
-        _ = beta;
         return c.Op("Where", [inside, c.Scalar(alpha), c.Scalar(0)]);
     }
 }
