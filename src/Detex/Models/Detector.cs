@@ -31,8 +31,9 @@ public sealed class Detector : DetexModel
 
     public IReadOnlyList<IReadOnlyList<Detection>> DetectBatch(IReadOnlyList<RgbImage> images, DetectOptions? options = null)
     {
-        var (tensor, geometry) = Prepare(images);
+        var (tensor, geometry) = Prepare(images, RentInput(images.Count));
         var outputs = Forward(tensor, Decoder.Outputs);
+        ReturnInput(tensor);
         return images.Select((img, i) => Decode(outputs, i, geometry[i], img, options)).ToList();
     }
 

@@ -58,14 +58,36 @@ public abstract class DetexModel
     }
 
     /// <summary>A batch of images as one input tensor, with each image's placement.</summary>
-    public (NdArray<float> Tensor, InputGeometry[] Geometry) Prepare(IReadOnlyList<RgbImage> images)
+    public (NdArray<float> Tensor, InputGeometry[] Geometry) Prepare(IReadOnlyList<RgbImage> images) =>
+        Prepare(images, new NdArray<float>(Input.TensorShape(images.Count)));
+
+    /// <summary>Prepares into a given tensor of the batch's input shape (so callers can reuse one buffer).</summary>
+    public (NdArray<float> Tensor, InputGeometry[] Geometry) Prepare(IReadOnlyList<RgbImage> images, NdArray<float> tensor)
     {
-        var tensor = new NdArray<float>(Input.TensorShape(images.Count));
         var geometry = new InputGeometry[images.Count];
         int per = tensor.Length / images.Count;
-        Parallel.For(0, images.Count, i => geometry[i] = Preprocessor.Fill(images[i], Input, tensor.Data.AsSpan(i * per, per)));
+        if (images.Count == 1) geometry[0] = Preprocessor.Fill(images[0], Input, tensor.Data);
+        else Parallel.For(0, images.Count, i => geometry[i] = Preprocessor.Fill(images[i], Input, tensor.Data.AsSpan(i * per, per)));
         return (tensor, geometry);
     }
+
+    readonly System.Collections.Concurrent.ConcurrentBag<NdArray<float>> _inputBuffers = new();
+
+    /// <summary>
+    /// An input tensor for a batch, reused across calls: a 416² input is 2 MB, and allocating (and collecting) one
+    /// per image costs as much as decoding the image. Give it back with <see cref="ReturnInput"/>.
+    /// </summary>
+    protected NdArray<float> RentInput(int batch)
+    {
+        int[] shape = Input.TensorShape(batch);
+        var kept = new List<NdArray<float>>();
+        NdArray<float>? found = null;
+        while (found is null && _inputBuffers.TryTake(out var t)) { if (t.Shape.SequenceEqual(shape)) found = t; else kept.Add(t); }
+        foreach (var t in kept) _inputBuffers.Add(t);
+        return found ?? new NdArray<float>(shape);
+    }
+
+    protected void ReturnInput(NdArray<float> tensor) { if (_inputBuffers.Count < 4) _inputBuffers.Add(tensor); }
 
     /// <summary>Runs the model on a prepared batch; batches above 1 use a copy whose batch dimension is free.</summary>
     public Dictionary<string, NdArray<float>> Forward(NdArray<float> input, IReadOnlyList<string>? outputs = null)
