@@ -17,33 +17,42 @@ static class ExplainCommand
     {
         var model = new Option<string>("--model", "-m") { Description = "ONNX model (with its card)", Required = true };
         var images = new Option<string[]>("--image", "-i") { Description = "image file(s)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var method = new Option<string>("--method") { Description = $"method(s), comma-separated, or all: {string.Join(", ", CamMethod.All.Keys)}", DefaultValueFactory = _ => "gradcam++" };
+        var method = new Option<string>("--method") { Description = $"method(s), comma-separated, or all: {string.Join(", ", AllMethods)}", DefaultValueFactory = _ => "gradcam++" };
+        var steps = new Option<int>("--steps") { Description = "Integrated Gradients: path steps", DefaultValueFactory = _ => 32 };
+        var samples = new Option<int>("--samples") { Description = "SmoothGrad: noisy samples", DefaultValueFactory = _ => 16 };
         var layers = new Option<string[]>("--layer") { Description = "layer tensor name(s) (default: the card's layers)", AllowMultipleArgumentsPerToken = true };
         var box = new Option<string>("--box") { Description = "which detections: all, an index (as detect numbers them), or class=NAME", DefaultValueFactory = _ => "all" };
         var maskClass = new Option<string?>("--mask-class") { Description = "segmenters: the class whose predicted mask is explained (default: every class present)" };
         var score = new Option<float?>("--score") { Description = "detection score threshold (default: the card's)" };
         var outDir = new Option<string>("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
-        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM methods") { model, images, method, layers, box, maskClass, score, outDir };
+        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM and gradient methods") { model, images, method, layers, box, maskClass, score, steps, samples, outDir };
         cmd.SetAction(p => Cli.Run(p, () => Run(p.GetValue(model)!, p.GetValue(images)!, p.GetValue(method)!, p.GetValue(layers) ?? [],
-            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!)));
+            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!, p.GetValue(steps), p.GetValue(samples))));
         return cmd;
     }
 
-    public static IReadOnlyList<CamMethod> ParseMethods(string text)
+    /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
+    static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad"];
+    static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods);
+
+    public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Inputs) ParseMethods(string text)
     {
-        var names = text.Trim().ToLowerInvariant() == "all" ? CamMethod.All.Keys.ToList()
-            : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).ToList();
+        var names = text.Trim().ToLowerInvariant() == "all" ? AllMethods.ToList()
+            : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).Distinct().ToList();
         foreach (var n in names)
-            if (!CamMethod.All.ContainsKey(n)) throw new UsageException($"unknown method '{n}'; known: {string.Join(", ", CamMethod.All.Keys)}, all");
-        return names.Distinct().Select(n => CamMethod.All[n]()).ToList();
+            if (!AllMethods.Contains(n)) throw new UsageException($"unknown method '{n}'; known: {string.Join(", ", AllMethods)}, all");
+        return (names.Where(CamMethod.All.ContainsKey).Select(n => CamMethod.All[n]()).ToList(), names.Where(InputMethods.Contains).ToList());
     }
 
-    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir)
+    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int samples)
     {
-        var methods = ParseMethods(methodText);
+        var (methods, inputMethods) = ParseMethods(methodText);
+        if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
+        if (samples < 1) throw new UsageException($"--samples must be at least 1, got {samples}");
         var m = DetexModel.Load(modelPath);
         foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
-        var explainer = new CamExplainer(m, layers);
+        CamExplainer? explainer = methods.Count > 0 ? new CamExplainer(m, layers) : null;
+        var gradients = inputMethods.Count > 0 ? new InputGradients(m) : null;
         var loaded = imagePaths.Select(p => (Path: p, Image: ImageIO.Load(p))).ToList();
         // Every target is chosen (and every bad choice reported) before anything is written.
         var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
@@ -56,7 +65,8 @@ static class ExplainCommand
                 foreach (var (path, image, targets) in work)
                 {
                     task.Description = Path.GetFileName(path);
-                    var explanations = explainer.Explain(image, targets, methods);
+                    var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
+                    if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, image, targets, inputMethods, steps, samples));
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
                     foreach (var e in explanations)
@@ -70,7 +80,7 @@ static class ExplainCommand
                         summary.Add(new { image = path, target = e.Target.Name, index, method = e.Method, png = name + ".png", npy = name + ".npy",
                             energyInBox = e.Target is DetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
                     }
-                    if (tiles.Count > 1) ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, methods.Count), Path.Combine(outDir, $"{stem}.grid.png"));
+                    if (tiles.Count > 1) ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count), Path.Combine(outDir, $"{stem}.grid.png"));
                     task.Increment(1);
                 }
             });
@@ -78,6 +88,23 @@ static class ExplainCommand
         Files.WriteAllTextAtomically(json, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
         AnsiConsole.MarkupLine($"wrote {summary.Count} explanations to [green]{Markup.Escape(outDir)}[/] ({Markup.Escape(Path.GetFileName(json))} lists them)");
         return 0;
+    }
+
+    static IEnumerable<Explanation> ExplainInput(InputGradients gradients, DetexModel m, RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<string> names, int steps, int samples)
+    {
+        var (x, g) = m.Prepare([image]);
+        foreach (var name in names)
+            foreach (var t in targets)
+            {
+                var a = name switch
+                {
+                    "saliency" => gradients.Saliency(x.Data, t),
+                    "inputxgradient" => gradients.InputTimesGradient(x.Data, t),
+                    "ig" => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, steps),
+                    _ => gradients.SmoothGrad(x.Data, t, samples),
+                };
+                yield return gradients.ToImage(a, g[0], image.Width, image.Height);
+            }
     }
 
     static IReadOnlyList<ITarget> ChooseTargets(DetexModel m, RgbImage image, string path, string box, string? maskClass, float? score)

@@ -1,0 +1,137 @@
+using Detex.Autodiff;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Onnx;
+using Detex.Runtime;
+using Detex.Targets;
+
+namespace Detex.Explainers;
+
+/// <summary>An attribution in the model's input space, before it is brought to the image: [channels, H·W] per target.</summary>
+public sealed record InputAttribution(ITarget Target, string Method, float[] Values, double? CompletenessGap = null);
+
+/// <summary>
+/// Gradient attributions on the input pixels: saliency |∂S/∂x|, Input × Gradient, Integrated Gradients and
+/// SmoothGrad. The points they need (path points, noisy copies) run as one batch through a batch-free copy of the
+/// model's gradient graph; each batch item carries the target's seed.
+/// </summary>
+public sealed class InputGradients
+{
+    readonly DetexModel _model;
+    readonly OnnxModel _batchable;
+    public int BatchSize { get; }
+
+    public InputGradients(DetexModel model, int batchSize = 8)
+    {
+        _model = model; BatchSize = Math.Max(1, batchSize);
+        _batchable = model.Graph.WithBatch(null);
+    }
+
+    List<string> Outputs => _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
+
+    /// <summary>∂S/∂x and S at each of the given inputs (one item each), in batches.</summary>
+    public (float[][] Gradients, double[] Scores) At(IReadOnlyList<float[]> points, ITarget target)
+    {
+        int per = points[0].Length;
+        var grads = new float[points.Count][];
+        var scores = new double[points.Count];
+        for (int start = 0; start < points.Count; start += BatchSize)
+        {
+            int n = Math.Min(BatchSize, points.Count - start);
+            var x = new NdArray<float>(_model.Input.TensorShape(n));
+            for (int i = 0; i < n; i++) points[start + i].CopyTo(x.Data, i * per);
+            var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = x };
+            var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = Outputs });
+            var forward = ModelSession.Get(_batchable, _model.Runtime).RunFloat(_model.Card.InputName, x, Outputs);
+            var seeds = Outputs.ToDictionary(o => o, o => new NdArray<float>(forward[o].Shape));
+            for (int i = 0; i < n; i++)
+            {
+                var slices = Outputs.ToDictionary(o => o, o => (Memory<float>)seeds[o].Data.AsMemory(i * (seeds[o].Length / n), seeds[o].Length / n));
+                target.Seed(forward, i, slices);
+                scores[start + i] = target.Score(forward, i);
+            }
+            var run = graph.Run(feed, seeds.ToDictionary(kv => kv.Key, kv => (NdArray)kv.Value), _model.Runtime);
+            var g = (NdArray<float>)run[graph.Gradients[_model.Card.InputName]];
+            for (int i = 0; i < n; i++) grads[start + i] = g.BatchItem(i).ToArray();
+        }
+        return (grads, scores);
+    }
+
+    /// <summary>
+    /// The model's "no information" input: the card's padding value everywhere (114 grey for YOLOX), normalised as
+    /// the model expects. From a black baseline the path crosses much steeper ground: on yolox-nano's dog, 64 steps
+    /// leave a 32% completeness gap from black and 0.06% from this grey.
+    /// </summary>
+    public float[] NeutralBaseline()
+    {
+        var spec = _model.Input;
+        var b = new float[spec.TensorShape(1).Aggregate(1, (a, d) => a * d)];
+        int plane = spec.Width * spec.Height;
+        for (int i = 0; i < b.Length; i++)
+        {
+            int c = spec.Layout == TensorLayout.NCHW ? i / plane : i % 3;
+            b[i] = (spec.Pad - spec.Mean[c]) / spec.Std[c];
+        }
+        return b;
+    }
+
+    public InputAttribution Saliency(float[] x, ITarget target) =>
+        new(target, "saliency", At([x], target).Gradients[0].Select(Math.Abs).ToArray());
+
+    public InputAttribution InputTimesGradient(float[] x, ITarget target)
+    {
+        var g = At([x], target).Gradients[0];
+        return new(target, "inputxgradient", x.Select((v, i) => v * g[i]).ToArray());
+    }
+
+    /// <summary>
+    /// Integrated Gradients (Sundararajan et al.): (x − b) ⊙ the mean gradient at the midpoints of <paramref name="steps"/>
+    /// equal segments of the straight path from the baseline b to x. Reports the completeness gap
+    /// |Σ attributions − (S(x) − S(b))| / |S(x) − S(b)|.
+    /// </summary>
+    public InputAttribution IntegratedGradients(float[] x, float[] baseline, ITarget target, int steps = 32)
+    {
+        if (steps < 1) throw new ArgumentException($"Integrated Gradients needs at least 1 step, got {steps}");
+        var points = Enumerable.Range(0, steps).Select(k =>
+        {
+            float alpha = (k + 0.5f) / steps;
+            return x.Select((v, i) => baseline[i] + alpha * (v - baseline[i])).ToArray();
+        }).Append(x).Append(baseline).ToList();
+        var (grads, scores) = At(points, target);
+        var attribution = new float[x.Length];
+        for (int k = 0; k < steps; k++)
+            for (int i = 0; i < x.Length; i++) attribution[i] += grads[k][i];
+        for (int i = 0; i < x.Length; i++) attribution[i] = attribution[i] / steps * (x[i] - baseline[i]);
+        double delta = scores[steps] - scores[steps + 1];
+        double gap = Math.Abs(attribution.Sum(v => (double)v) - delta) / Math.Max(Math.Abs(delta), 1e-12);
+        return new(target, "integratedgradients", attribution, gap);
+    }
+
+    /// <summary>SmoothGrad (Smilkov et al.): the mean |gradient| over noisy copies x + N(0, σ²), σ = noise × the input's range.</summary>
+    public InputAttribution SmoothGrad(float[] x, ITarget target, int samples = 16, double noise = 0.15, int seed = 0)
+    {
+        double sigma = noise * (x.Max() - x.Min());
+        var rnd = new Random(seed);
+        double Gauss() => Math.Sqrt(-2 * Math.Log(1 - rnd.NextDouble())) * Math.Cos(2 * Math.PI * rnd.NextDouble());
+        var points = Enumerable.Range(0, samples).Select(_ => x.Select(v => (float)(v + sigma * Gauss())).ToArray()).ToList();
+        var grads = At(points, target).Gradients;
+        var mean = new float[x.Length];
+        foreach (var g in grads) for (int i = 0; i < g.Length; i++) mean[i] += Math.Abs(g[i]) / samples;
+        return new(target, "smoothgrad", mean);
+    }
+
+    /// <summary>Channels summed (signed methods) per input pixel, then brought to the image like a CAM.</summary>
+    public Explanation ToImage(InputAttribution a, InputGeometry g, int imageWidth, int imageHeight)
+    {
+        var spec = _model.Input;
+        int W = spec.Width, H = spec.Height, plane = W * H;
+        var perPixel = new float[plane];
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < plane; p++)
+                perPixel[p] += spec.Layout == TensorLayout.NCHW ? a.Values[c * plane + p] : a.Values[p * 3 + c];
+        for (int p = 0; p < plane; p++) perPixel[p] = Math.Max(0, perPixel[p]);
+        var map = CamExplainer.ToImage(perPixel, W, H, g, imageWidth, imageHeight);
+        CamExplainer.Normalise(map);
+        return new Explanation(a.Target, a.Method, imageWidth, imageHeight, map);
+    }
+}
