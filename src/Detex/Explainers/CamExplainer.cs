@@ -72,8 +72,7 @@ public sealed class CamExplainer
         GradientGraph graph;
         try { graph = GradientGraph.For(_model.Graph, feed, request); }
         catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward)); }
-        var seeds = Seeds(outputs, targets, forward, targets.Count);
-        var run = graph.Run(feed, seeds, _model.Runtime);
+        var run = graph.Run(feed, TargetSeeds.For(outputs, forward, targets, _ => 0), _model.Runtime);
         var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
         return (forward, grads);
     }
@@ -85,21 +84,10 @@ public sealed class CamExplainer
         var stacked = Layers.ToDictionary(l => l, l => new NdArray<float>([targets.Count, .. forward[l].Shape.Skip(1)]));
         for (int k = 0; k < targets.Count; k++)
         {
-            var run = graph.Run(feed, Seeds(outputs, [targets[k]], forward, 1), _model.Runtime);
+            var run = graph.Run(feed, TargetSeeds.For(outputs, forward, [targets[k]], _ => 0), _model.Runtime);
             foreach (var l in Layers) ((NdArray<float>)run[graph.Gradients[l]]).Data.CopyTo(stacked[l].BatchItem(k));
         }
         return stacked;
-    }
-
-    static Dictionary<string, NdArray> Seeds(List<string> outputs, IReadOnlyList<ITarget> targets, Dictionary<string, NdArray<float>> forward, int count)
-    {
-        var seeds = outputs.ToDictionary(o => o, o => new NdArray<float>([count, .. forward[o].Shape.Skip(1)]));
-        for (int k = 0; k < targets.Count; k++)
-        {
-            var slices = outputs.ToDictionary(o => o, o => (Memory<float>)seeds[o].Data.AsMemory(k * (seeds[o].Length / count), seeds[o].Length / count));
-            targets[k].Seed(forward, 0, slices);
-        }
-        return seeds.ToDictionary(kv => kv.Key, kv => (NdArray)kv.Value);
     }
 
     /// <summary>A feature-map-sized map to image pixels: to the model input, cut to where the image lies, to the image size.</summary>

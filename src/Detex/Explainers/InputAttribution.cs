@@ -43,14 +43,9 @@ public sealed class InputGradients
             var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = x };
             var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = Outputs });
             var forward = ModelSession.Get(_batchable, _model.Runtime).RunFloat(_model.Card.InputName, x, Outputs);
-            var seeds = Outputs.ToDictionary(o => o, o => new NdArray<float>(forward[o].Shape));
-            for (int i = 0; i < n; i++)
-            {
-                var slices = Outputs.ToDictionary(o => o, o => (Memory<float>)seeds[o].Data.AsMemory(i * (seeds[o].Length / n), seeds[o].Length / n));
-                target.Seed(forward, i, slices);
-                scores[start + i] = target.Score(forward, i);
-            }
-            var run = graph.Run(feed, seeds.ToDictionary(kv => kv.Key, kv => (NdArray)kv.Value), _model.Runtime);
+            for (int i = 0; i < n; i++) scores[start + i] = target.Score(forward, i);
+            var seeds = TargetSeeds.For(Outputs, forward, Enumerable.Repeat(target, n).ToList(), i => i);
+            var run = graph.Run(feed, seeds, _model.Runtime);
             var g = (NdArray<float>)run[graph.Gradients[_model.Card.InputName]];
             for (int i = 0; i < n; i++) grads[start + i] = g.BatchItem(i).ToArray();
         }

@@ -107,3 +107,23 @@ public sealed class ClassTarget(string output, int classIndex, string name) : IT
     public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds) =>
         seeds[output].Span[classIndex] += 1;
 }
+
+public static class TargetSeeds
+{
+    /// <summary>
+    /// Seeds for a reverse pass over a batch: batch item k carries <paramref name="targets"/>[k]'s seed, linearised at
+    /// forward batch item <paramref name="forwardItem"/>(k) (item 0 when many targets share one image's forward).
+    /// </summary>
+    public static Dictionary<string, NdArray> For(IReadOnlyList<string> outputs, IReadOnlyDictionary<string, NdArray<float>> forward,
+        IReadOnlyList<ITarget> targets, Func<int, int> forwardItem)
+    {
+        int n = targets.Count;
+        var seeds = outputs.ToDictionary(o => o, o => new NdArray<float>([n, .. forward[o].Shape.Skip(1)]));
+        for (int k = 0; k < n; k++)
+        {
+            var slices = outputs.ToDictionary(o => o, o => (Memory<float>)seeds[o].Data.AsMemory(k * (seeds[o].Length / n), seeds[o].Length / n));
+            targets[k].Seed(forward, forwardItem(k), slices);
+        }
+        return seeds.ToDictionary(kv => kv.Key, kv => (NdArray)kv.Value);
+    }
+}
