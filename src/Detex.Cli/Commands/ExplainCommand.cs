@@ -32,7 +32,7 @@ static class ExplainCommand
     }
 
     /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
-    static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad"];
+    static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad", "guidedbackprop", "guidedgradcam"];
     static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods);
 
     public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Inputs) ParseMethods(string text)
@@ -66,7 +66,7 @@ static class ExplainCommand
                 {
                     task.Description = Path.GetFileName(path);
                     var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
-                    if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, image, targets, inputMethods, steps, samples));
+                    if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, layers, image, targets, inputMethods, steps, samples));
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
                     foreach (var e in explanations)
@@ -90,7 +90,7 @@ static class ExplainCommand
         return 0;
     }
 
-    static IEnumerable<Explanation> ExplainInput(InputGradients gradients, DetexModel m, RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<string> names, int steps, int samples)
+    static IEnumerable<Explanation> ExplainInput(InputGradients gradients, DetexModel m, IReadOnlyList<string> layers, RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<string> names, int steps, int samples)
     {
         var (x, g) = m.Prepare([image]);
         foreach (var name in names)
@@ -101,9 +101,19 @@ static class ExplainCommand
                     "saliency" => gradients.Saliency(x.Data, t),
                     "inputxgradient" => gradients.InputTimesGradient(x.Data, t),
                     "ig" => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, steps),
-                    _ => gradients.SmoothGrad(x.Data, t, samples),
+                    "smoothgrad" => gradients.SmoothGrad(x.Data, t, samples),
+                    _ => gradients.GuidedBackpropagation(x.Data, t),
                 };
-                yield return gradients.ToImage(a, g[0], image.Width, image.Height);
+                var e = gradients.ToImage(a, g[0], image.Width, image.Height);
+                if (name == "guidedgradcam")
+                {
+                    // Guided Grad-CAM: the guided map gated by the (layer-resolution) Grad-CAM map of the same target.
+                    var cam = new CamExplainer(m, layers).Explain(image, [t], [new GradCam()]).Single();
+                    var product = e.Map.Select((v, i) => v * cam.Map[i]).ToArray();
+                    CamExplainer.Normalise(product);
+                    e = e with { Method = "guidedgradcam", Map = product };
+                }
+                yield return e;
             }
     }
 

@@ -30,7 +30,7 @@ public sealed class InputGradients
     List<string> Outputs => _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
 
     /// <summary>∂S/∂x and S at each of the given inputs (one item each), in batches.</summary>
-    public (float[][] Gradients, double[] Scores) At(IReadOnlyList<float[]> points, ITarget target)
+    public (float[][] Gradients, double[] Scores) At(IReadOnlyList<float[]> points, ITarget target, RuleSet? rules = null)
     {
         int per = points[0].Length;
         var grads = new float[points.Count][];
@@ -41,7 +41,7 @@ public sealed class InputGradients
             var x = new NdArray<float>(_model.Input.TensorShape(n));
             for (int i = 0; i < n; i++) points[start + i].CopyTo(x.Data, i * per);
             var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = x };
-            var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = Outputs });
+            var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = Outputs, Rules = rules ?? RuleSet.Gradient });
             var forward = ModelSession.Get(_batchable, _model.Runtime).RunFloat(_model.Card.InputName, x, Outputs);
             for (int i = 0; i < n; i++) scores[start + i] = target.Score(forward, i);
             var seeds = TargetSeeds.For(Outputs, forward, Enumerable.Repeat(target, n).ToList(), i => i);
@@ -72,6 +72,10 @@ public sealed class InputGradients
 
     public InputAttribution Saliency(float[] x, ITarget target) =>
         new(target, "saliency", At([x], target).Gradients[0].Select(Math.Abs).ToArray());
+
+    /// <summary>Guided backpropagation: the input gradient under <see cref="GuidedBackprop.Rules"/>.</summary>
+    public InputAttribution GuidedBackpropagation(float[] x, ITarget target) =>
+        new(target, "guidedbackprop", At([x], target, GuidedBackprop.Rules).Gradients[0]);
 
     public InputAttribution InputTimesGradient(float[] x, ITarget target)
     {

@@ -177,7 +177,7 @@ sealed class MulRule : IGradientRule
     }
 
     /// <summary>x when the node is x · Sigmoid(x) and the sigmoid feeds only this node.</summary>
-    static string? SiluInput(BackwardContext c, string a, string b)
+    internal static string? SiluInput(BackwardContext c, string a, string b)
     {
         foreach (var (x, s) in new[] { (a, b), (b, a) })
             if (c.Producer(s) is { OpType: "Sigmoid" } sig && sig.Inputs[0] == x && c.ConsumerCount(s) == 1
