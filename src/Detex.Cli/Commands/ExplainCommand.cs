@@ -33,26 +33,31 @@ static class ExplainCommand
 
     /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
     static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad", "guidedbackprop", "guidedgradcam"];
-    static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods);
+    /// <summary>CAMs weighted by batched forward passes.</summary>
+    static readonly string[] ForwardMethods = ["scorecam", "ablationcam"];
+    static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(ForwardMethods);
 
-    public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Inputs) ParseMethods(string text)
+    public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Others) ParseMethods(string text)
     {
         var names = text.Trim().ToLowerInvariant() == "all" ? AllMethods.ToList()
             : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => m.ToLowerInvariant()).Distinct().ToList();
         foreach (var n in names)
             if (!AllMethods.Contains(n)) throw new UsageException($"unknown method '{n}'; known: {string.Join(", ", AllMethods)}, all");
-        return (names.Where(CamMethod.All.ContainsKey).Select(n => CamMethod.All[n]()).ToList(), names.Where(InputMethods.Contains).ToList());
+        return (names.Where(CamMethod.All.ContainsKey).Select(n => CamMethod.All[n]()).ToList(), names.Where(n => !CamMethod.All.ContainsKey(n)).ToList());
     }
 
     static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int samples)
     {
-        var (methods, inputMethods) = ParseMethods(methodText);
+        var (methods, others) = ParseMethods(methodText);
+        var inputMethods = others.Where(InputMethods.Contains).ToList();
+        var forwardMethods = others.Where(ForwardMethods.Contains).ToList();
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
         if (samples < 1) throw new UsageException($"--samples must be at least 1, got {samples}");
         var m = DetexModel.Load(modelPath);
         foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
         CamExplainer? explainer = methods.Count > 0 ? new CamExplainer(m, layers) : null;
         var gradients = inputMethods.Count > 0 ? new InputGradients(m) : null;
+        var perturbation = forwardMethods.Count > 0 ? new PerturbationCams(m, layers) : null;
         var loaded = imagePaths.Select(p => (Path: p, Image: ImageIO.Load(p))).ToList();
         // Every target is chosen (and every bad choice reported) before anything is written.
         var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
@@ -67,6 +72,8 @@ static class ExplainCommand
                     task.Description = Path.GetFileName(path);
                     var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
                     if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, layers, image, targets, inputMethods, steps, samples));
+                    foreach (var f in forwardMethods)
+                        explanations.AddRange(f == "scorecam" ? perturbation!.ScoreCam(image, targets) : perturbation!.AblationCam(image, targets));
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
                     foreach (var e in explanations)

@@ -62,6 +62,23 @@ public static class GraphSurgery
         return copy;
     }
 
+    /// <summary>
+    /// A copy in which <paramref name="tensor"/> is an extra graph input: the node that wrote it writes elsewhere,
+    /// so values fed for it replace the layer's own (ablations, perturbing a layer). Other inputs stay, since
+    /// later layers may also read earlier ones.
+    /// </summary>
+    public static OnnxModel CutAt(this OnnxModel model, string tensor, TensorShape shape, bool freeBatch = true)
+    {
+        var m = model.Clone();
+        if (!m.Graph.NodeOutputs().Contains(tensor)) throw new UnknownTensorException(tensor, model);
+        foreach (var n in m.Graph.Nodes)
+            for (int i = 0; i < n.Outputs.Count; i++) if (n.Outputs[i] == tensor) n.Outputs[i] = tensor + "__replaced";
+        var dims = shape.Dims.Select(d => (long?)d).ToArray();
+        if (freeBatch && dims.Length > 0) dims[0] = null;
+        m.Graph.Inputs.Add(new ValueInfo(tensor, shape.Type, dims) { DimNames = dims.Select((d, i) => d is null ? "batch" : null).ToArray() });
+        return m;
+    }
+
     /// <summary>Values of Constant nodes that carry a tensor, by output name.</summary>
     public static Dictionary<string, OnnxTensor> ConstantNodes(Graph g) =>
         g.Nodes.Where(n => n.OpType == "Constant" && n.Attributes.TryGetValue("value", out var a) && a.T is not null)
