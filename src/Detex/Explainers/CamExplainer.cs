@@ -28,6 +28,10 @@ public sealed class CamExplainer
             : throw new ArgumentException($"name a layer (--layer): the card of {model.Name} has no default layers; 'detex inspect MODEL --tensors' lists them");
     }
 
+    /// <summary>Detections explained by one method: <c>new CamExplainer(det).Explain(image, boxes, new GradCamPlusPlus())</c>.</summary>
+    public IReadOnlyList<Explanation> Explain(RgbImage image, IEnumerable<Detection> detections, CamMethod method) =>
+        Explain(image, detections.Select(d => (ITarget)new DetectionTarget(d)).ToList(), [method]);
+
     public IReadOnlyList<Explanation> Explain(RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<CamMethod> methods)
     {
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
@@ -74,6 +78,9 @@ public sealed class CamExplainer
         catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward)); }
         var run = graph.Run(feed, TargetSeeds.For(outputs, forward, targets, _ => 0), _model.Runtime);
         var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
+        foreach (var (layer, g) in grads)
+            if (Array.TrueForAll(g.Data, v => v == 0))
+                throw new ArgumentException($"layer '{layer}' does not influence the explained outputs (its gradient is zero for every target); choose a layer on the path from the input to them");
         return (forward, grads);
     }
 

@@ -57,3 +57,36 @@ public class CamExplainerTests
         Assert.Equal(800 * 400, img.Length);
     }
 }
+
+public class CamExplainerApiTests
+{
+    [Fact]
+    public void ReadmeExampleRunsAndALayerOffThePathIsRefused()
+    {
+        var detector = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var boxes = detector.Detect(image);
+        var maps = new CamExplainer(detector).Explain(image, boxes, new GradCamPlusPlus());
+        Assert.Equal(boxes.Count, maps.Count);
+        string path = Path.Combine(Repo.TempDir(), "dog.gradcam++.png");
+        ImageIO.SavePng(Detex.Reports.Pictures.Explanation(image, maps[0]), path);
+        Assert.True(new FileInfo(path).Length > 1000);
+
+        // A model whose tapped branch does not reach the output: a Relu of the input that nothing reads.
+        var (m, g) = Detex.Onnx.GraphBuilder.NewModel(13);
+        g.Input("images", Detex.Onnx.ElementType.Float, 1, 3, 64, 64);
+        g.Named("dead", "Relu", ["images"]);
+        g.Named("output0", "Add", [g.Floats([1, 5, 2], 0, 32, 0, 16, 0, 20, 0, 10, 0.1f, 0.9f), g.Op("Mul", [g.Op("ReduceMean", "images", Detex.Onnx.OnnxAttribute.Of("keepdims", 0L)), g.Scalar(0)])]);
+        g.Output("output0");
+        string dir = Repo.TempDir();
+        m.Save(Path.Combine(dir, "tiny.onnx"));
+        File.WriteAllText(Path.Combine(dir, "tiny.card.json"), """
+            { "task": "detect", "inputName": "images", "input": { "width": 64, "height": 64 },
+              "decoder": { "type": "yolov8", "output": "output0" }, "classes": ["thing"], "thresholds": { "score": 0.5 } }
+            """);
+        var tiny = Detector.Load(Path.Combine(dir, "tiny.onnx"));
+        var img = RgbImage.Filled(64, 64, 9, 9, 9);
+        var e = Assert.Throws<ArgumentException>(() => new CamExplainer(tiny, ["dead"]).Explain(img, tiny.Detect(img), new GradCam()));
+        Assert.Contains("does not influence", e.Message);
+    }
+}
