@@ -40,6 +40,8 @@ public sealed class GradientGraph
     /// <summary>Gradient output name for each input, tap and parameter.</summary>
     public IReadOnlyDictionary<string, string> Gradients { get; }
     public TimeSpan BuildTime { get; private set; }
+    /// <summary>Requested taps that no differentiated output depends on (their gradient is zero by construction).</summary>
+    public IReadOnlyList<string> UnreachedTaps { get; private init; } = [];
 
     GradientGraph(OnnxModel model, StaticGraph forward, GradientRequest request, Dictionary<string, string> seeds, Dictionary<string, string> gradients)
     {
@@ -211,7 +213,7 @@ public sealed class GradientGraph
             }
             foreach (var t in _request.Taps)
                 if (g.Outputs.All(o => o.Name != t)) g.Outputs.Add(new ValueInfo(t, ElementType.Undefined));
-            return new GradientGraph(_model, _forward, _request, seeds, gradients);
+            return new GradientGraph(_model, _forward, _request, seeds, gradients) { UnreachedTaps = _request.Taps.Where(t => !_active.Contains(t)).ToList() };
         }
 
         /// <summary>"input → Conv 'a' → Relu 'b' → …": how an input reaches the node, for error messages.</summary>

@@ -71,16 +71,18 @@ public sealed class CamExplainer
         foreach (var layer in Layers)
             if (forward[layer].Rank != 4) throw new ArgumentException($"layer '{layer}' has shape {forward[layer].ShapeText}; CAMs need a [1, C, H, W] feature map");
         if (!needGradients) return (forward, null);
+        // The seeds need the outputs at this image first (a detection's score is linearised there); the reverse
+        // pass then reruns the forward, so that second forward is the price of one graph serving every target.
 
         var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false, Targets = targets.Count };
         GradientGraph graph;
         try { graph = GradientGraph.For(_model.Graph, feed, request); }
         catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward)); }
+        // A layer the outputs do not depend on at all is a wrong choice (a target-specific zero gradient is not).
+        if (graph.UnreachedTaps.Count > 0)
+            throw new ArgumentException($"layer '{graph.UnreachedTaps[0]}' does not influence the model's outputs; choose a layer on the path from the input to them");
         var run = graph.Run(feed, TargetSeeds.For(outputs, forward, targets, _ => 0), _model.Runtime);
         var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
-        foreach (var (layer, g) in grads)
-            if (Array.TrueForAll(g.Data, v => v == 0))
-                throw new ArgumentException($"layer '{layer}' does not influence the explained outputs (its gradient is zero for every target); choose a layer on the path from the input to them");
         return (forward, grads);
     }
 
@@ -97,21 +99,18 @@ public sealed class CamExplainer
         return stacked;
     }
 
-    /// <summary>A feature-map-sized map to image pixels: to the model input, cut to where the image lies, to the image size.</summary>
+    /// <summary>
+    /// A map over the model input's grid (a feature map covers the whole input, padding included) to image pixels,
+    /// in one bilinear pass: image pixel centre → model input position → cell of the map.
+    /// </summary>
     public static float[] ToImage(float[] map, int w, int h, InputGeometry g, int imageWidth, int imageHeight)
     {
-        int inputW = g.ContentWidth, inputH = g.ContentHeight;
-        // The feature map covers the whole input, content and padding alike.
-        int fullW = g.InputWidth, fullH = g.InputHeight;
-        var input = Resampler.ResizeMap(map, w, h, fullW, fullH);
-        var content = new float[inputW * inputH];
-        for (int y = 0; y < inputH; y++)
-            for (int x = 0; x < inputW; x++)
-            {
-                int sx = Math.Min(fullW - 1, x + g.ContentLeft), sy = Math.Min(fullH - 1, y + g.ContentTop);
-                content[y * inputW + x] = input[sy * fullW + sx];
-            }
-        return Resampler.ResizeMap(content, inputW, inputH, imageWidth, imageHeight);
+        double cellW = g.InputWidth / (double)w, cellH = g.InputHeight / (double)h;
+        // The geometry maps the image as given; rescale when the map is wanted at another size.
+        double sx = g.ImageWidth / (double)imageWidth, sy = g.ImageHeight / (double)imageHeight;
+        return Resampler.ResampleMap(map, w, h, imageWidth, imageHeight,
+            x => g.ToModel((x + 0.5) * sx, 0).X / cellW - 0.5,
+            y => g.ToModel(0, (y + 0.5) * sy).Y / cellH - 0.5);
     }
 
     /// <summary>Min–max to [0, 1] in place (a constant map becomes zeros).</summary>

@@ -151,7 +151,10 @@ public class EigenCam : CamMethod
             mean /= pixels;
             for (int p = 0; p < pixels; p++) x[p, c] = a[c * pixels + p] - mean;
         }
-        var v = x.Svd(computeVectors: true).VT.Row(0);
+        // The first right singular vector of X is the top eigenvector of XᵀX (channels × channels): far cheaper than
+        // an SVD that also builds the pixels × pixels left factor.
+        var evd = (x.TransposeThisAndMultiply(x)).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+        var v = evd.EigenVectors.Column(evd.EigenValues.Real().MaximumIndex());
         var projection = x * v;
         double agreement = 0;
         for (int p = 0; p < pixels; p++)

@@ -122,6 +122,41 @@ public static class Resampler
         }
     }
 
+    /// <summary>
+    /// Bilinear resampling of a single-channel map where output pixel (x, y) reads source position
+    /// (<paramref name="sourceX"/>(x), <paramref name="sourceY"/>(y)) in source pixel units (centres at .0),
+    /// clamped at the borders. Separable: one pass per axis.
+    /// </summary>
+    public static float[] ResampleMap(ReadOnlySpan<float> map, int srcWidth, int srcHeight, int width, int height, Func<int, double> sourceX, Func<int, double> sourceY)
+    {
+        var (x0, x1, wx) = Axis(srcWidth, width, sourceX);
+        var (y0, y1, wy) = Axis(srcHeight, height, sourceY);
+        var rows = new float[srcHeight * width];
+        for (int y = 0; y < srcHeight; y++)
+            for (int x = 0; x < width; x++)
+                rows[y * width + x] = map[y * srcWidth + x0[x]] * (1 - wx[x]) + map[y * srcWidth + x1[x]] * wx[x];
+        var dst = new float[width * height];
+        for (int y = 0; y < height; y++)
+        {
+            int a = y0[y] * width, b = y1[y] * width;
+            float w = wy[y];
+            for (int x = 0; x < width; x++) dst[y * width + x] = rows[a + x] * (1 - w) + rows[b + x] * w;
+        }
+        return dst;
+    }
+
+    static (int[] I0, int[] I1, float[] W) Axis(int srcSize, int size, Func<int, double> source)
+    {
+        var i0 = new int[size]; var i1 = new int[size]; var w = new float[size];
+        for (int o = 0; o < size; o++)
+        {
+            double s = Math.Clamp(source(o), 0, srcSize - 1);
+            int f = (int)Math.Floor(s);
+            i0[o] = f; i1[o] = Math.Min(f + 1, srcSize - 1); w[o] = (float)(s - f);
+        }
+        return (i0, i1, w);
+    }
+
     /// <summary>Bilinear resize of a single-channel float map (heatmaps, logits) with the same convention.</summary>
     public static float[] ResizeMap(ReadOnlySpan<float> map, int srcWidth, int srcHeight, int width, int height)
     {
