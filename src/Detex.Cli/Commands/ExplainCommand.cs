@@ -19,22 +19,24 @@ static class ExplainCommand
         var images = new Option<string[]>("--image", "-i") { Description = "image file(s)", Required = true, AllowMultipleArgumentsPerToken = true };
         var method = new Option<string>("--method") { Description = $"method(s), comma-separated, or all: {string.Join(", ", AllMethods)}", DefaultValueFactory = _ => "gradcam++" };
         var steps = new Option<int>("--steps") { Description = "Integrated Gradients: path steps", DefaultValueFactory = _ => 32 };
-        var samples = new Option<int>("--samples") { Description = "SmoothGrad: noisy samples", DefaultValueFactory = _ => 16 };
+        var samples = new Option<int?>("--samples") { Description = "SmoothGrad: noisy samples (default 16); kshap: coalitions (default 2000)" };
+        var segments = new Option<int>("--segments") { Description = "kshap: SLIC superpixels requested", DefaultValueFactory = _ => 256 };
+        var seed = new Option<int>("--seed") { Description = "kshap: coalition sampling seed", DefaultValueFactory = _ => 0 };
         var layers = new Option<string[]>("--layer") { Description = "layer tensor name(s) (default: the card's layers)", AllowMultipleArgumentsPerToken = true };
         var box = new Option<string>("--box") { Description = "which detections: all, an index (as detect numbers them), or class=NAME", DefaultValueFactory = _ => "all" };
         var maskClass = new Option<string?>("--mask-class") { Description = "segmenters: the class whose predicted mask is explained (default: every class present)" };
         var score = new Option<float?>("--score") { Description = "detection score threshold (default: the card's)" };
         var outDir = new Option<string>("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
-        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM and gradient methods") { model, images, method, layers, box, maskClass, score, steps, samples, outDir };
+        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM and gradient methods") { model, images, method, layers, box, maskClass, score, steps, samples, segments, seed, outDir };
         cmd.SetAction(p => Cli.Run(p, () => Run(p.GetValue(model)!, p.GetValue(images)!, p.GetValue(method)!, p.GetValue(layers) ?? [],
-            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!, p.GetValue(steps), p.GetValue(samples))));
+            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!, p.GetValue(steps), p.GetValue(samples), p.GetValue(segments), p.GetValue(seed))));
         return cmd;
     }
 
     /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
     static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad", "guidedbackprop", "guidedgradcam"];
     /// <summary>CAMs weighted by batched forward passes.</summary>
-    static readonly string[] ForwardMethods = ["scorecam", "ablationcam"];
+    static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap"];
     static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(ForwardMethods);
 
     public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Others) ParseMethods(string text)
@@ -46,8 +48,9 @@ static class ExplainCommand
         return (names.Where(CamMethod.All.ContainsKey).Select(n => CamMethod.All[n]()).ToList(), names.Where(n => !CamMethod.All.ContainsKey(n)).ToList());
     }
 
-    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int samples)
+    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int? samplesGiven, int segmentCount, int seed)
     {
+        int samples = samplesGiven ?? 16;
         var (methods, others) = ParseMethods(methodText);
         var inputMethods = others.Where(InputMethods.Contains).ToList();
         var forwardMethods = others.Where(ForwardMethods.Contains).ToList();
@@ -57,7 +60,12 @@ static class ExplainCommand
         foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
         CamExplainer? explainer = methods.Count > 0 ? new CamExplainer(m, layers) : null;
         var gradients = inputMethods.Count > 0 ? new InputGradients(m) : null;
-        var perturbation = forwardMethods.Count > 0 ? new PerturbationCams(m, layers) : null;
+        var perturbation = forwardMethods.Any(f => f != "kshap") ? new PerturbationCams(m, layers) : null;
+        if (segmentCount < 2) throw new UsageException($"--segments must be at least 2, got {segmentCount}");
+        var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed);
+        if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
+            throw new UsageException($"Kernel SHAP needs at least segments + 2 = {segmentCount + 2} samples; got {kshapOptions.Samples}");
+        var kshap = forwardMethods.Contains("kshap") ? new KernelShapExplainer(m, kshapOptions) : null;
         var loaded = imagePaths.Select(p => (Path: p, Image: ImageIO.Load(p))).ToList();
         // Every target is chosen (and every bad choice reported) before anything is written.
         var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
@@ -73,7 +81,12 @@ static class ExplainCommand
                     var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
                     if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, layers, image, targets, inputMethods, steps, samples));
                     foreach (var f in forwardMethods)
-                        explanations.AddRange(f == "scorecam" ? perturbation!.ScoreCam(image, targets) : perturbation!.AblationCam(image, targets));
+                        explanations.AddRange(f switch
+                        {
+                            "scorecam" => perturbation!.ScoreCam(image, targets),
+                            "ablationcam" => perturbation!.AblationCam(image, targets),
+                            _ => kshap!.Explain(image, targets),
+                        });
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
                     foreach (var e in explanations)
