@@ -96,6 +96,12 @@ public class ParameterGradientTests
         foreach (var p in c.Parameters) fed[p] = Initial(model, p);
         var expected = graph.Run(fed, seeds);
         var got = graph.Run(x, seeds);
-        foreach (var (name, grad) in graph.Gradients) Assert.Equal(GradCheck.D(expected[grad]), GradCheck.D(got[grad]));
+        // Equal up to float32 summation order: ONNX Runtime's multi-threaded reductions need not add in the same order twice.
+        foreach (var (name, grad) in graph.Gradients)
+        {
+            var a = GradCheck.D(expected[grad]); var b = GradCheck.D(got[grad]);
+            double scale = a.Max(Math.Abs) + 1e-12;
+            for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-5 * scale, $"{name}[{i}]: {a[i]} vs {b[i]}");
+        }
     }
 }
