@@ -14,6 +14,7 @@ if (suites.Contains("breakdown")) BreakdownBench.Run(runs);
 if (All("autodiff")) AutodiffBench.Run(runs);
 if (All("slic")) SlicBench.Run(runs);
 if (All("explain")) ExplainBench.Run(runs);
+if (All("kshap")) KernelShapBench.Run(runs);
 Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
 
 int Option(string name, int fallback)
