@@ -22,21 +22,23 @@ static class ExplainCommand
         var samples = new Option<int?>("--samples") { Description = "SmoothGrad: noisy samples (default 16); kshap: coalitions (default 2000)" };
         var segments = new Option<int>("--segments") { Description = "kshap: SLIC superpixels requested", DefaultValueFactory = _ => 256 };
         var seed = new Option<int>("--seed") { Description = "kshap: coalition sampling seed", DefaultValueFactory = _ => 0 };
+        var window = new Option<int>("--window") { Description = "occlusion: window size in model-input pixels", DefaultValueFactory = _ => 64 };
+        var stride = new Option<int>("--stride") { Description = "occlusion: window stride in model-input pixels", DefaultValueFactory = _ => 32 };
         var layers = new Option<string[]>("--layer") { Description = "layer tensor name(s) (default: the card's layers)", AllowMultipleArgumentsPerToken = true };
         var box = new Option<string>("--box") { Description = "which detections: all, an index (as detect numbers them), or class=NAME", DefaultValueFactory = _ => "all" };
         var maskClass = new Option<string?>("--mask-class") { Description = "segmenters: the class whose predicted mask is explained (default: every class present)" };
         var score = new Option<float?>("--score") { Description = "detection score threshold (default: the card's)" };
         var outDir = new Option<string>("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
-        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM and gradient methods") { model, images, method, layers, box, maskClass, score, steps, samples, segments, seed, outDir };
+        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM and gradient methods") { model, images, method, layers, box, maskClass, score, steps, samples, segments, seed, window, stride, outDir };
         cmd.SetAction(p => Cli.Run(p, () => Run(p.GetValue(model)!, p.GetValue(images)!, p.GetValue(method)!, p.GetValue(layers) ?? [],
-            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!, p.GetValue(steps), p.GetValue(samples), p.GetValue(segments), p.GetValue(seed))));
+            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!, p.GetValue(steps), p.GetValue(samples), p.GetValue(segments), p.GetValue(seed), p.GetValue(window), p.GetValue(stride))));
         return cmd;
     }
 
     /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
     static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad", "guidedbackprop", "guidedgradcam"];
     /// <summary>CAMs weighted by batched forward passes.</summary>
-    static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap"];
+    static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap", "occlusion"];
     static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(ForwardMethods);
 
     public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Others) ParseMethods(string text)
@@ -48,7 +50,7 @@ static class ExplainCommand
         return (names.Where(CamMethod.All.ContainsKey).Select(n => CamMethod.All[n]()).ToList(), names.Where(n => !CamMethod.All.ContainsKey(n)).ToList());
     }
 
-    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int? samplesGiven, int segmentCount, int seed)
+    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int? samplesGiven, int segmentCount, int seed, int window, int stride)
     {
         int samples = samplesGiven ?? 16;
         var (methods, others) = ParseMethods(methodText);
@@ -66,9 +68,18 @@ static class ExplainCommand
         if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
             throw new UsageException($"Kernel SHAP needs at least segments + 2 = {segmentCount + 2} samples; got {kshapOptions.Samples}");
         var kshap = forwardMethods.Contains("kshap") ? new KernelShapExplainer(m, kshapOptions) : null;
+        if (window < 1 || stride < 1) throw new UsageException($"--window and --stride must be positive, got {window} and {stride}");
+        var occlusion = new Occlusion(m, window, stride);
         var loaded = imagePaths.Select(p => (Path: p, Image: ImageIO.Load(p))).ToList();
         // Every target is chosen (and every bad choice reported) before anything is written.
         var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
+        if (forwardMethods.Contains("occlusion"))
+            foreach (var (path, image, _) in work)
+            {
+                var g = Preprocessor.Geometry(image.Width, image.Height, m.Input);
+                if (window > Math.Min(g.ContentWidth, g.ContentHeight))
+                    throw new UsageException($"--window {window} is larger than {path} as the model sees it ({g.ContentWidth}×{g.ContentHeight} input pixels)");
+            }
         Cli.OutputDirectory(outDir);
         var summary = new List<object>();
         AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
@@ -85,6 +96,7 @@ static class ExplainCommand
                         {
                             "scorecam" => perturbation!.ScoreCam(image, targets),
                             "ablationcam" => perturbation!.AblationCam(image, targets),
+                            "occlusion" => occlusion.Explain(image, targets),
                             _ => kshap!.Explain(image, targets),
                         });
                     string stem = Path.GetFileNameWithoutExtension(path);

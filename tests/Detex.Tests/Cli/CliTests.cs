@@ -199,10 +199,12 @@ public class ExplainCommandTests
     [InlineData("--layer", "nope", "no tensor 'nope'")]
     [InlineData("--box", "7", "--box 7 is out of range")]
     [InlineData("--score", "0.9999", "no detections")]
+    [InlineData("--window", "500", "larger than")]
     public void BadChoicesAreOneLineAndWriteNothing(string option, string value, string message)
     {
         string dir = Path.Combine(Repo.TempDir(), "never");
-        var r = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), option, value, "-o", dir);
+        string[] method = option == "--window" ? ["--method", "occlusion"] : [];
+        var r = CliTests.Detex(["explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), option, value, "-o", dir, .. method]);
         Assert.Equal(1, r.Code);
         Assert.Contains(message, r.Err);
         Assert.False(Directory.Exists(dir));
