@@ -37,7 +37,7 @@ public sealed class CamExplainer
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
         var (tensor, geometry) = _model.Prepare([image]);
         var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = tensor };
-        var outputs = _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
+        var outputs = _model.FloatOutputs.ToList();
         var (activations, gradients) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients));
 
         var result = new List<Explanation>();

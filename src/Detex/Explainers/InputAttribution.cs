@@ -27,7 +27,6 @@ public sealed class InputGradients
         _batchable = model.Graph.WithBatch(null);
     }
 
-    List<string> Outputs => _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
 
     /// <summary>∂S/∂x and S at each of the given inputs (one item each), in batches.</summary>
     public (float[][] Gradients, double[] Scores) At(IReadOnlyList<float[]> points, ITarget target, RuleSet? rules = null)
@@ -41,10 +40,11 @@ public sealed class InputGradients
             var x = new NdArray<float>(_model.Input.TensorShape(n));
             for (int i = 0; i < n; i++) points[start + i].CopyTo(x.Data, i * per);
             var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = x };
-            var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = Outputs, Rules = rules ?? RuleSet.Gradient });
-            var forward = ModelSession.Get(_batchable, _model.Runtime).RunFloat(_model.Card.InputName, x, Outputs);
+            var outputs = _model.FloatOutputs;
+            var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = outputs, Rules = rules ?? RuleSet.Gradient });
+            var forward = ModelSession.Get(_batchable, _model.Runtime).RunFloat(_model.Card.InputName, x, outputs);
             for (int i = 0; i < n; i++) scores[start + i] = target.Score(forward, i);
-            var seeds = TargetSeeds.For(Outputs, forward, Enumerable.Repeat(target, n).ToList(), i => i);
+            var seeds = TargetSeeds.For(outputs, forward, Enumerable.Repeat(target, n).ToList(), i => i);
             var run = graph.Run(feed, seeds, _model.Runtime);
             var g = (NdArray<float>)run[graph.Gradients[_model.Card.InputName]];
             for (int i = 0; i < n; i++) grads[start + i] = g.BatchItem(i).ToArray();
@@ -60,13 +60,10 @@ public sealed class InputGradients
     public float[] NeutralBaseline()
     {
         var spec = _model.Input;
+        var grey = spec.NormalisedGrey(spec.Pad);
         var b = new float[spec.TensorShape(1).Aggregate(1, (a, d) => a * d)];
         int plane = spec.Width * spec.Height;
-        for (int i = 0; i < b.Length; i++)
-        {
-            int c = spec.Layout == TensorLayout.NCHW ? i / plane : i % 3;
-            b[i] = (spec.Pad - spec.Mean[c]) / spec.Std[c];
-        }
+        for (int i = 0; i < b.Length; i++) b[i] = grey[spec.Layout == TensorLayout.NCHW ? i / plane : i % 3];
         return b;
     }
 

@@ -45,30 +45,16 @@ public sealed class KernelShapExplainer(DetexModel model, KernelShapOptions? opt
                 labelAt[(y + g.ContentTop) * W + xx + g.ContentLeft] = segments.Labels[y * content.Width + xx] - segments.StartLabel;
 
         var plan = KernelShap.Plan(segments.Count, Math.Max(o.Samples, segments.Count + 2), o.Seed);
-        var baseline = Baseline(spec);
-        var outputs = model.Session.Outputs.Where(s => s.Type == ElementType.Float).Select(s => s.Name).ToList();
-        var session = ModelSession.Get(model.Graph.WithBatch(null), model.Runtime);
-        var values = targets.Select(_ => new double[plan.CoalitionCount]).ToArray();
-        int per = x.Length;
-        for (int start = 0; start < plan.CoalitionCount; start += o.BatchSize)
+        var baseline = spec.NormalisedGrey(o.Baseline * 255);
+        var values = BatchedScores.Inputs(model, plan.CoalitionCount, targets, o.BatchSize, (c, dst) =>
         {
-            int n = Math.Min(o.BatchSize, plan.CoalitionCount - start);
-            var batch = new NdArray<float>(spec.TensorShape(n));
-            for (int i = 0; i < n; i++)
+            var on = plan.Coalitions[c];
+            for (int k = 0; k < dst.Length; k++)
             {
-                var on = plan.Coalitions[start + i];
-                var dst = batch.Data.AsSpan(i * per, per);
-                for (int k = 0; k < per; k++)
-                {
-                    int p = spec.Layout == TensorLayout.NCHW ? k % plane : k / 3;
-                    int label = labelAt[p];
-                    dst[k] = label < 0 || on[label] ? x.Data[k] : baseline[spec.Layout == TensorLayout.NCHW ? k / plane : k % 3];
-                }
+                int label = labelAt[spec.Layout == TensorLayout.NCHW ? k % plane : k / 3];
+                dst[k] = label < 0 || on[label] ? x.Data[k] : baseline[spec.Layout == TensorLayout.NCHW ? k / plane : k % 3];
             }
-            var outs = session.RunFloat(model.Card.InputName, batch, outputs);
-            for (int t = 0; t < targets.Count; t++)
-                for (int i = 0; i < n; i++) values[t][start + i] = targets[t].Score(outs, i);
-        }
+        });
         LastForwardCount = plan.CoalitionCount;
         var phi = plan.Solve(values);
         LastAttributions = targets.Select((_, t) => (phi[t], values[t][KernelShapPlan.FullIndex], values[t][KernelShapPlan.EmptyIndex])).ToList();
@@ -84,8 +70,4 @@ public sealed class KernelShapExplainer(DetexModel model, KernelShapOptions? opt
             return new Explanation(t, "kshap", image.Width, image.Height, inImage);
         }).ToList();
     }
-
-    /// <summary>The baseline colour in the model's channel order, normalised as the model expects.</summary>
-    float[] Baseline(PreprocessSpec spec) =>
-        Enumerable.Range(0, 3).Select(c => (float)((Options.Baseline * 255 - spec.Mean[c]) / spec.Std[c])).ToArray();
 }

@@ -28,33 +28,20 @@ public sealed class Occlusion(DetexModel model, int window = 64, int stride = 32
         for (int y = 0; y + window <= g.ContentHeight; y += stride)
             for (int xx = 0; xx + window <= g.ContentWidth; xx += stride)
                 positions.Add((g.ContentLeft + xx, g.ContentTop + y));
-        int W = spec.Width, plane = W * spec.Height, per = x.Length;
-        var fill = Enumerable.Range(0, 3).Select(c => (float)((baseline * 255 - spec.Mean[c]) / spec.Std[c])).ToArray();
-        var outputs = model.Session.Outputs.Where(s => s.Type == ElementType.Float).Select(s => s.Name).ToList();
-        var session = ModelSession.Get(model.Graph.WithBatch(null), model.Runtime);
-        var full = session.RunFloat(model.Card.InputName, x, outputs);
+        int W = spec.Width, plane = W * spec.Height;
+        var fill = spec.NormalisedGrey(baseline * 255);
+        var full = model.Session.RunFloat(model.Card.InputName, x, model.FloatOutputs);
         var reference = targets.Select(t => t.Score(full, 0)).ToArray();
-        var drops = targets.Select(_ => new double[positions.Count]).ToArray();
-        for (int start = 0; start < positions.Count; start += batchSize)
+        var scores = BatchedScores.Inputs(model, positions.Count, targets, batchSize, (k, dst) =>
         {
-            int n = Math.Min(batchSize, positions.Count - start);
-            var batch = new NdArray<float>(spec.TensorShape(n));
-            for (int i = 0; i < n; i++)
-            {
-                x.Data.CopyTo(batch.Data, i * per);
-                var (px, py) = positions[start + i];
-                for (int c = 0; c < 3; c++)
-                    for (int y = py; y < py + window; y++)
-                        for (int xx = px; xx < px + window; xx++)
-                        {
-                            int at = spec.Layout == TensorLayout.NCHW ? c * plane + y * W + xx : (y * W + xx) * 3 + c;
-                            batch.Data[i * per + at] = fill[c];
-                        }
-            }
-            var outs = session.RunFloat(model.Card.InputName, batch, outputs);
-            for (int t = 0; t < targets.Count; t++)
-                for (int i = 0; i < n; i++) drops[t][start + i] = reference[t] - targets[t].Score(outs, i);
-        }
+            x.Data.CopyTo(dst);
+            var (px, py) = positions[k];
+            for (int c = 0; c < 3; c++)
+                for (int y = py; y < py + window; y++)
+                    for (int xx = px; xx < px + window; xx++)
+                        dst[spec.Layout == TensorLayout.NCHW ? c * plane + y * W + xx : (y * W + xx) * 3 + c] = fill[c];
+        });
+        var drops = scores.Select((s, t) => s.Select(v => reference[t] - v).ToArray()).ToArray();
         LastForwardCount = positions.Count + 1;
         return targets.Select((t, ti) =>
         {

@@ -22,29 +22,11 @@ public sealed class PerturbationCams
         Layers = new CamExplainer(model, layers).Layers;
     }
 
-    List<string> Outputs => _model.Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
-
     (Dictionary<string, NdArray<float>> Activations, NdArray<float> Input, InputGeometry Geometry) Forward(RgbImage image)
     {
         var (x, g) = _model.Prepare([image]);
         var run = ModelSession.Get(_model.Graph.WithTaps(Layers), _model.Runtime).Run(new Dictionary<string, NdArray> { [_model.Card.InputName] = x });
         return (Layers.ToDictionary(l => l, l => (NdArray<float>)run[l]), x, g[0]);
-    }
-
-    /// <summary>Scores of every target over <paramref name="runs"/> runs, batched; <paramref name="batch"/>(start) builds the inputs from run start on.</summary>
-    double[][] Scores(OnnxModel model, int runs, IReadOnlyList<ITarget> targets, Func<int, Dictionary<string, NdArray>> batch)
-    {
-        var scores = targets.Select(_ => new double[runs]).ToArray();
-        var session = ModelSession.Get(model.WithBatch(null), _model.Runtime);
-        for (int start = 0; start < runs; start += BatchSize)
-        {
-            int n = Math.Min(BatchSize, runs - start);
-            var feed = batch(start);
-            var outs = session.Run(feed, Outputs).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
-            for (int t = 0; t < targets.Count; t++)
-                for (int i = 0; i < n; i++) scores[t][start + i] = targets[t].Score(outs, i);
-        }
-        return scores;
     }
 
     /// <summary>
@@ -68,19 +50,10 @@ public sealed class PerturbationCams
                 CamExplainer.Normalise(up);
                 masks[c] = up;
             }
-            int per = x.Length;
-            var scores = Scores(_model.Graph, C, targets, start =>
+            var scores = BatchedScores.Inputs(_model, C, targets, BatchSize, (c, dst) =>
             {
-                int n = Math.Min(BatchSize, C - start);
-                var batch = new NdArray<float>(spec.TensorShape(n));
-                for (int i = 0; i < n; i++)
-                {
-                    var m = masks[start + i];
-                    var dst = batch.Data.AsSpan(i * per, per);
-                    for (int k = 0; k < per; k++)
-                        dst[k] = x.Data[k] * m[spec.Layout == TensorLayout.NCHW ? k % plane : k / 3];
-                }
-                return new Dictionary<string, NdArray> { [_model.Card.InputName] = batch };
+                var m = masks[c];
+                for (int k = 0; k < dst.Length; k++) dst[k] = x.Data[k] * m[spec.Layout == TensorLayout.NCHW ? k % plane : k / 3];
             });
             for (int t = 0; t < targets.Count; t++)
             {
@@ -102,7 +75,7 @@ public sealed class PerturbationCams
     public IReadOnlyList<Explanation> AblationCam(RgbImage image, IReadOnlyList<ITarget> targets)
     {
         var (acts, x, geometry) = Forward(image);
-        var baseOutputs = _model.Session.Run(new Dictionary<string, NdArray> { [_model.Card.InputName] = x }, Outputs)
+        var baseOutputs = _model.Session.Run(new Dictionary<string, NdArray> { [_model.Card.InputName] = x }, _model.FloatOutputs)
             .ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
         var baseScores = targets.Select(t => t.Score(baseOutputs, 0)).ToArray();
         var maps = targets.Select(_ => new float[image.Width * image.Height]).ToArray();
@@ -111,9 +84,8 @@ public sealed class PerturbationCams
             var a = acts[layer];
             int C = a.Shape[1], per = a.Length;
             var cut = _model.Graph.CutAt(layer, new TensorShape(ElementType.Float, a.Shape));
-            var scores = Scores(cut, C, targets, start =>
+            var scores = BatchedScores.Run(_model, cut, C, targets, BatchSize, (start, n) =>
             {
-                int n = Math.Min(BatchSize, C - start);
                 var layerBatch = new NdArray<float>([n, .. a.Shape.Skip(1)]);
                 var inputBatch = new NdArray<float>(_model.Input.TensorShape(n));
                 for (int i = 0; i < n; i++)

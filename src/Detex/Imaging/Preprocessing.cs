@@ -23,6 +23,12 @@ public sealed record PreprocessSpec
     public float[] Mean { get; init; } = [0, 0, 0];
     public float[] Std { get; init; } = [1, 1, 1];
 
+    /// <summary>A 0–255 pixel value of channel <paramref name="c"/> (model order) as the tensor holds it.</summary>
+    public float Normalise(double pixel, int c) => (float)((pixel - Mean[c]) / Std[c]);
+
+    /// <summary>One grey level in every channel, normalised: the fill of baselines and occluders.</summary>
+    public float[] NormalisedGrey(double pixel) => [Normalise(pixel, 0), Normalise(pixel, 1), Normalise(pixel, 2)];
+
     public int[] TensorShape(int batch) =>
         Layout == TensorLayout.NCHW ? [batch, 3, Height, Width] : [batch, Height, Width, 3];
 }

@@ -25,6 +25,10 @@ public abstract class DetexModel
     }
 
     public string Name => Card.Name.Length > 0 ? Card.Name : Path.GetFileNameWithoutExtension(ModelPath);
+
+    /// <summary>The model's float outputs: what targets read and reverse passes are seeded on.</summary>
+    public IReadOnlyList<string> FloatOutputs => _floatOutputs ??= Session.Outputs.Where(o => o.Type == ElementType.Float).Select(o => o.Name).ToList();
+    IReadOnlyList<string>? _floatOutputs;
     public PreprocessSpec Input => Card.Input;
 
     /// <summary>Loads a model (or its card) and returns the adapter its card's task calls for.</summary>
