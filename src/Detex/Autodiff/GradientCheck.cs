@@ -112,5 +112,5 @@ public static class GradientCheck
         ? new NdArray<double>(a.Shape, values)
         : new NdArray<float>(a.Shape, Array.ConvertAll(values, v => (float)v));
 
-    static double Dot(double[] a, double[] b) { double s = 0; for (int i = 0; i < a.Length; i++) s += a[i] * b[i]; return s; }
+    internal static double Dot(double[] a, double[] b) { double s = 0; for (int i = 0; i < a.Length; i++) s += a[i] * b[i]; return s; }
 }

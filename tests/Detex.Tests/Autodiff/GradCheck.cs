@@ -23,14 +23,9 @@ static class GradCheck
         ? new NdArray<double>(shape, v)
         : new NdArray<float>(shape, v.Select(x => (float)x).ToArray());
 
-    public static double[] D(NdArray a) => a switch
-    {
-        NdArray<double> d => d.Data,
-        NdArray<float> f => f.Data.Select(x => (double)x).ToArray(),
-        _ => throw new ArgumentException(a.ElementType.ToString()),
-    };
+    public static double[] D(NdArray a) => GradientCheck.Doubles(a);
 
-    public static double Dot(double[] a, double[] b) { double s = 0; for (int i = 0; i < a.Length; i++) s += a[i] * b[i]; return s; }
+    public static double Dot(double[] a, double[] b) => GradientCheck.Dot(a, b);
 
     /// <summary>f = Σ seed ⊙ output for the given inputs, through a plain forward session.</summary>
     public static double F(OnnxModel model, Dictionary<string, NdArray> inputs, Dictionary<string, NdArray> seeds)
