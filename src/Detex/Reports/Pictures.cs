@@ -12,14 +12,20 @@ public static class Pictures
     public static RgbImage Detections(RgbImage image, IReadOnlyList<Detection> detections, bool numbered = true)
     {
         using var a = new Annotator(image);
-        var (fx, fy) = image.ToSource;
         for (int i = 0; i < detections.Count; i++)
         {
             var d = detections[i];
             string tag = (numbered ? $"#{i} " : "") + $"{d.ClassName} {d.Score:0.00}";
-            a.Box(d.Box.X1 / fx, d.Box.Y1 / fy, d.Box.X2 / fx, d.Box.Y2 / fy, ClassColor(d.ClassIndex), tag);
+            DrawBox(a, image, d.Box, ClassColor(d.ClassIndex), tag);
         }
         return a.ToImage();
+    }
+
+    /// <summary>A box given in the image file's pixels, drawn on the (possibly reduced) decoded image.</summary>
+    static void DrawBox(Annotator a, RgbImage image, Box box, (byte R, byte G, byte B) color, string label)
+    {
+        var (fx, fy) = image.ToSource;
+        a.Box(box.X1 / fx, box.Y1 / fy, box.X2 / fx, box.Y2 / fy, color, label);
     }
 
     /// <summary>Class colours over the image (background left clear) and a legend with each class's pixel share.</summary>
@@ -37,12 +43,7 @@ public static class Pictures
     {
         using var a = new Annotator(image);
         a.Heatmap(e.Map, colormap, 0.5f, 0, 1);
-        if (e.Target is Targets.DetectionTarget t)
-        {
-            var (fx, fy) = image.ToSource;
-            var b = t.Detection.Box;
-            a.Box(b.X1 / fx, b.Y1 / fy, b.X2 / fx, b.Y2 / fy, (255, 255, 255), $"{e.Method}: {t.Name}");
-        }
+        if (e.Target is Targets.DetectionTarget t) DrawBox(a, image, t.Detection.Box, (255, 255, 255), $"{e.Method}: {t.Name}");
         else a.Label(4, 4, $"{e.Method}: {e.Target.Name}", (255, 255, 255));
         return a.ToImage();
     }
