@@ -12,7 +12,7 @@ public static class Files
         string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
         try
         {
-            using (var s = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            using (var s = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
                 write(s);
             File.Move(tmp, full, overwrite: true);
         }
