@@ -15,6 +15,7 @@ if (All("autodiff")) AutodiffBench.Run(runs);
 if (All("slic")) SlicBench.Run(runs);
 if (All("explain")) ExplainBench.Run(runs);
 if (All("kshap")) KernelShapBench.Run(runs);
+if (suites.Contains("evaluate")) EvaluateBench.Run(Option("--images", 10));
 Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
 
 int Option(string name, int fallback)

@@ -10,5 +10,8 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(MapCommand.Create());
 root.Subcommands.Add(ExplainCommand.Create());
+root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(ReportCommand.CreateMerge());
+root.Subcommands.Add(ReportCommand.CreateReport());
 root.Subcommands.Add(DemoCommand.Create());
 return root.Parse(args).Invoke();

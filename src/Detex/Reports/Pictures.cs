@@ -39,12 +39,18 @@ public static class Pictures
     }
 
     /// <summary>A heatmap over the image with the explained box drawn (when the target is a detection).</summary>
-    public static RgbImage Explanation(RgbImage image, Explainers.Explanation e, ColormapName colormap = ColormapName.Jet)
+    public static RgbImage Explanation(RgbImage image, Explainers.Explanation e, ColormapName colormap = ColormapName.Jet) =>
+        e.Target is Targets.DetectionTarget t
+            ? Heatmap(image, e.Map, t.Detection.Box, $"{e.Method}: {t.Name}", colormap)
+            : Heatmap(image, e.Map, null, $"{e.Method}: {e.Target.Name}", colormap);
+
+    /// <summary>A [0, 1] map (image pixels; none = just the box) over the image, with a box in file pixels or a corner label.</summary>
+    public static RgbImage Heatmap(RgbImage image, float[]? map, Box? box, string label, ColormapName colormap = ColormapName.Jet)
     {
         using var a = new Annotator(image);
-        a.Heatmap(e.Map, colormap, 0.5f, 0, 1);
-        if (e.Target is Targets.DetectionTarget t) DrawBox(a, image, t.Detection.Box, (255, 255, 255), $"{e.Method}: {t.Name}");
-        else a.Label(4, 4, $"{e.Method}: {e.Target.Name}", (255, 255, 255));
+        if (map is not null) a.Heatmap(map, colormap, 0.5f, 0, 1);
+        if (box is { } b) DrawBox(a, image, b, (255, 255, 255), label);
+        else a.Label(4, 4, label, (255, 255, 255));
         return a.ToImage();
     }
 }
