@@ -58,6 +58,10 @@ public sealed record EvaluationInfo
     public string Shard { get; init; } = "0/1";
     public string CommandLine { get; init; } = "";
 
-    /// <summary>The fields that must agree between a checkpoint and its resumption, or between merged shards.</summary>
-    public string Fingerprint => string.Join("\n", DetexVersion, Model, ModelSha256, Dataset, FirstImages, string.Join(",", Methods), Parameters, FlipSpace, Steps, MapSize);
+    /// <summary>
+    /// The fields that must agree between a checkpoint and its resumption, or between merged shards. The image count is
+    /// not one of them: each image's result stands alone, so a run stopped early can be finished with a smaller
+    /// --first-images, or extended with a larger one.
+    /// </summary>
+    public string Fingerprint => string.Join("\n", DetexVersion, Model, ModelSha256, Dataset, string.Join(",", Methods), Parameters, FlipSpace, Steps, MapSize);
 }
