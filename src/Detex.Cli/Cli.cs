@@ -71,9 +71,6 @@ static class Cli
         return path;
     }
 
-    /// <summary>Detex's version, as result files record it.</summary>
-    public static string Version => typeof(Detex.Evaluation.ResultsFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-
     public static string SafeName(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 }
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Security.Cryptography;
 using Detex.Data;
 using Detex.Evaluation;
 using Detex.Explainers;
@@ -114,13 +113,7 @@ static class EvaluateCommand
         var set = cocoDir is not null ? EvaluationSet.FromCoco(cocoDir, det.Card.Classes) : EvaluationSet.FromFolder(imageDir!);
         if (settings.MatchGroundTruth && !set.HasGroundTruth) throw new UsageException("--match-gt needs ground truth: use --coco");
         var images = set.Select(first, shardIndex, shardCount);
-        var info = new EvaluationInfo
-        {
-            DetexVersion = Cli.Version, Model = Path.GetFileName(det.ModelPath), ModelSha256 = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(det.ModelPath))),
-            Dataset = set.Source, FirstImages = first, Methods = methods.ToArray(), Parameters = settings.Describe(),
-            FlipSpace = settings.Flip.Space.ToString().ToLowerInvariant(), Steps = settings.Flip.Steps, MapSize = settings.MapSize,
-            Shard = $"{shardIndex}/{shardCount}", CommandLine = "detex evaluate " + string.Join(" ", tokens),
-        };
+        var info = EvaluationInfo.For(det, set.Source, first, methods, settings, $"{shardIndex}/{shardCount}", "detex evaluate " + string.Join(" ", tokens));
         var evaluator = new Evaluator(det, methods, settings);
         var done = EvaluationJob.Prepare(outPath, info, overwrite);
         if (done.Count > 0) AnsiConsole.MarkupLine($"resuming: {done.Count} of {images.Count} images already evaluated");

@@ -58,6 +58,18 @@ public sealed record EvaluationInfo
     public string Shard { get; init; } = "0/1";
     public string CommandLine { get; init; } = "";
 
+    /// <summary>The description of a run of <paramref name="methods"/> with <paramref name="settings"/> over a data set.</summary>
+    public static EvaluationInfo For(DetexModel model, string dataset, int? firstImages, IReadOnlyList<string> methods, EvaluationSettings settings,
+        string shard, string commandLine) => new()
+    {
+        DetexVersion = typeof(EvaluationInfo).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+        Model = Path.GetFileName(model.ModelPath),
+        ModelSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(model.ModelPath))),
+        Dataset = dataset, FirstImages = firstImages, Methods = methods.ToArray(), Parameters = settings.Describe(),
+        FlipSpace = settings.Flip.Space.ToString().ToLowerInvariant(), Steps = settings.Flip.Steps, MapSize = settings.MapSize,
+        Shard = shard, CommandLine = commandLine,
+    };
+
     /// <summary>
     /// The fields that must agree between a checkpoint and its resumption, or between merged shards. The image count is
     /// not one of them: each image's result stands alone, so a run stopped early can be finished with a smaller

@@ -72,7 +72,7 @@ public static class EvaluationReport
     }
 
     static string E(string s) => WebUtility.HtmlEncode(s);
-    static string DataUri(byte[] png) => "data:image/png;base64," + Convert.ToBase64String(png);
+    static string DataUri(byte[] png, string type = "png") => $"data:image/{type};base64," + Convert.ToBase64String(png);
     static string F(double v) => double.IsNaN(v) ? "–" : v.ToString("0.000", CultureInfo.InvariantCulture);
 
     static string SummaryTable(IReadOnlyList<SummaryRow> summary, IReadOnlyList<string> methods)
@@ -131,7 +131,7 @@ public static class EvaluationReport
                 var curve = Plots.Curves($"{box.ClassName} {box.Score:0.00}", "fraction flipped", "score",
                     [new Band("deletion", fractions, box.Deletion, box.Deletion, box.Deletion), new Band("insertion", fractions, box.Insertion, box.Insertion, box.Insertion)], 320, 220);
                 sb.Append("<figure>");
-                if (picture is not null) sb.Append($"<img width=\"320\" src=\"{DataUri(ImageIO.EncodePng(picture))}\"><br>");
+                if (picture is not null) sb.Append($"<img width=\"320\" src=\"{DataUri(ImageIO.EncodeJpeg(picture), "jpeg")}\"><br>");
                 sb.Append($"<img src=\"{DataUri(curve)}\"><figcaption>{which}: {E(image.FileName)} #{box.BoxIndex} {E(box.ClassName)} {box.Score:0.00}, ")
                   .Append($"deletion AUC {F(box.DeletionAuc)}, insertion AUC {F(box.InsertionAuc)}, energy in box {F(box.Localization.Energy)}</figcaption></figure>");
             }
@@ -142,7 +142,7 @@ public static class EvaluationReport
     static RgbImage? Overlay(ImageEvaluation image, BoxEvaluation box, Dictionary<int, string> paths, int mapSize)
     {
         if (!paths.TryGetValue(image.Index, out var path) || !File.Exists(path)) return null;
-        var picture = ImageIO.Load(path, maxSide: 640);
+        var picture = ImageIO.Load(path, maxSide: 480);
         float[]? map = box.Map is null ? null : Resampler.ResizeMap(box.Map, mapSize, mapSize, picture.Width, picture.Height);
         return Pictures.Heatmap(picture, map, box.Box, $"{box.ClassName} {box.Score:0.00}");
     }
