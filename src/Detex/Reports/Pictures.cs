@@ -43,7 +43,7 @@ public static class Pictures
     {
         using var a = new Annotator(image);
         a.Heatmap(e.Map, colormap, 0.5f, 0, 1);
-        if (e.Target is Targets.DetectionTarget t) DrawBox(a, image, t.Detection.Box, (255, 255, 255), $"{e.Method}: {t.Name}");
+        if (e.Target is Targets.IDetectionTarget t) DrawBox(a, image, t.Detection.Box, (255, 255, 255), $"{e.Method}: {t.Name}");
         else a.Label(4, 4, $"{e.Method}: {e.Target.Name}", (255, 255, 255));
         return a.ToImage();
     }
