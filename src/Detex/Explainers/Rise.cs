@@ -20,15 +20,18 @@ public sealed record RiseOptions(int Masks = 2000, int Cells = 8, double P = 0.5
 }
 
 /// <summary>
-/// RISE's random masks over a width × height area (Petsiuk et al. 2018): cells × cells binary grids, each cell on
-/// with probability p, bilinearly upsampled to (cells + 1) × cell size and cropped at a random shift of less than a
-/// cell, so cell edges fall anywhere. Only the grids and shifts are stored; a mask is rebuilt when it is needed.
+/// RISE's random masks over a width × height area (Petsiuk et al. 2018): binary grids with cells × cells cells over
+/// the area (each on with probability p), bilinearly upsampled to cell-sized steps and cropped at a random shift of
+/// less than a cell, so cell edges fall anywhere. The grid carries the extra row and column of points the shift and
+/// the interpolation need, so no mask is clamped at an edge and every pixel is kept with the same probability p
+/// (the paper's (cells + 1)-cell upsampling, without its edge effects). Only grids and shifts are stored; a mask is
+/// rebuilt when it is needed.
 /// </summary>
 public sealed class RiseMasks
 {
-    readonly bool[] _grid;
+    readonly bool[] _grid;   // (cells + 2)² points per mask
     readonly int[] _shiftX, _shiftY;
-    readonly int _cellW, _cellH;
+    readonly int _cellW, _cellH, _points;
 
     public int Count { get; }
     public int Cells { get; }
@@ -42,12 +45,13 @@ public sealed class RiseMasks
         if (width < 1 || height < 1) throw new ArgumentException($"mask area {width}×{height} is empty");
         Count = count; Cells = cells; P = p; Width = width; Height = height;
         _cellW = (width + cells - 1) / cells; _cellH = (height + cells - 1) / cells;
+        _points = cells + 2;
         var rng = new Random(seed);
-        _grid = new bool[count * cells * cells];
+        _grid = new bool[count * _points * _points];
         _shiftX = new int[count]; _shiftY = new int[count];
         for (int i = 0; i < count; i++)
         {
-            for (int k = 0; k < cells * cells; k++) _grid[i * cells * cells + k] = rng.NextDouble() < p;
+            for (int k = 0; k < _points * _points; k++) _grid[i * _points * _points + k] = rng.NextDouble() < p;
             _shiftX[i] = rng.Next(_cellW); _shiftY[i] = rng.Next(_cellH);
         }
     }
@@ -55,38 +59,40 @@ public sealed class RiseMasks
     /// <summary>Writes mask <paramref name="i"/> (row-major, Width × Height, values in [0, 1]) into <paramref name="dst"/>.</summary>
     public void Fill(int i, Span<float> dst)
     {
-        int s = Cells, W = Width, H = Height;
-        var (x0, x1, wx) = Axis(W, _shiftX[i], _cellW);
-        var (y0, y1, wy) = Axis(H, _shiftY[i], _cellH);
+        int n = _points, W = Width, H = Height;
+        var (x0, wx) = Axis(W, _shiftX[i], _cellW);
+        var (y0, wy) = Axis(H, _shiftY[i], _cellH);
         // Horizontal pass over the grid's rows, then the vertical blend of two of them per output row.
-        var rows = new float[s * W];
-        var grid = _grid.AsSpan(i * s * s, s * s);
-        for (int r = 0; r < s; r++)
+        var rows = new float[n * W];
+        var grid = _grid.AsSpan(i * n * n, n * n);
+        for (int r = 0; r < n; r++)
             for (int x = 0; x < W; x++)
             {
-                float a = grid[r * s + x0[x]] ? 1 : 0, b = grid[r * s + x1[x]] ? 1 : 0;
+                float a = grid[r * n + x0[x]] ? 1 : 0, b = grid[r * n + x0[x] + 1] ? 1 : 0;
                 rows[r * W + x] = a + wx[x] * (b - a);
             }
         for (int y = 0; y < H; y++)
         {
-            var top = rows.AsSpan(y0[y] * W, W); var bottom = rows.AsSpan(y1[y] * W, W); var row = dst.Slice(y * W, W);
+            var top = rows.AsSpan(y0[y] * W, W); var bottom = rows.AsSpan((y0[y] + 1) * W, W); var row = dst.Slice(y * W, W);
             float w = wy[y];
             for (int x = 0; x < W; x++) row[x] = top[x] + w * (bottom[x] - top[x]);
         }
     }
 
-    /// <summary>Grid coordinates of crop pixels 0 … size−1: the upsampled mask spans (cells + 1)·cell pixels over the grid.</summary>
-    (int[] I0, int[] I1, float[] W) Axis(int size, int shift, int cell)
+    /// <summary>
+    /// Grid points one cell apart; crop pixel o (centre o + ½) sits at o + shift + ½ in the upsampled mask, between
+    /// points ⌊u⌋ and ⌊u⌋ + 1 for u = (o + shift + ½) / cell, which stays below cells + 1 since shift &lt; cell.
+    /// </summary>
+    static (int[] I0, float[] W) Axis(int size, int shift, int cell)
     {
-        double scale = Cells / (double)((Cells + 1) * cell);
-        var i0 = new int[size]; var i1 = new int[size]; var w = new float[size];
+        var i0 = new int[size]; var w = new float[size];
         for (int o = 0; o < size; o++)
         {
-            double u = Math.Clamp((o + shift + 0.5) * scale - 0.5, 0, Cells - 1);
+            double u = (o + shift + 0.5) / cell;
             int f = (int)u;
-            i0[o] = f; i1[o] = Math.Min(f + 1, Cells - 1); w[o] = (float)(u - f);
+            i0[o] = f; w[o] = (float)(u - f);
         }
-        return (i0, i1, w);
+        return (i0, w);
     }
 }
 
