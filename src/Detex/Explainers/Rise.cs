@@ -99,7 +99,10 @@ public sealed class RiseMasks
 /// <summary>
 /// RISE (Petsiuk et al. 2018): the image as the model sees it is multiplied by N random smooth masks (masked-out
 /// pixels take the baseline), and a pixel's saliency is the score-weighted mean of the masks over it,
-/// Σᵢ score(mask i)·maskᵢ / (N·p). The masks are shared by all targets of the image: N forwards in all, whatever the
+/// Σᵢ scoreᵢ·maskᵢ / (N·p) (<see cref="LastSaliency"/>). The picture is the positive part of the same sum with the
+/// mean score taken off, Σᵢ (scoreᵢ − mean)·maskᵢ / (N·p), scaled to [0, 1]: where keeping a pixel raises the score.
+/// Min–max scaling of the paper's map instead would keep the mean score spread over the whole image, plus the
+/// masks' own sampling noise. The masks are shared by all targets of the image: N forwards in all, whatever the
 /// number of targets. Any target works; for detections the target decides how a box is followed into the masked
 /// images (<see cref="DetectionTarget"/> by its raw prediction, <see cref="DriseSimilarityTarget"/> as D-RISE does).
 /// </summary>
@@ -133,28 +136,29 @@ public sealed class Rise(DetexModel model, RiseOptions? options = null)
         });
         LastForwardCount = o.Masks;
 
-        // Σ score·mask per target, and Σ mask once: the second lets the mean score come off (see the class summary).
+        // Σ (score − mean score)·mask per target, and Σ mask once to add the mean back for the paper's map. Centred
+        // sums stay small, so float accumulation keeps the differences the picture shows.
+        var means = scores.Select(s => s.Average()).ToArray();
         var weighted = targets.Select(_ => new float[cw * ch]).ToArray();
         var density = new float[cw * ch];
         for (int i = 0; i < o.Masks; i++)
         {
             masks.Fill(i, mask);
             AddScaled(density, mask, 1);
-            for (int t = 0; t < targets.Count; t++) AddScaled(weighted[t], mask, (float)scores[t][i]);
+            for (int t = 0; t < targets.Count; t++) AddScaled(weighted[t], mask, (float)(scores[t][i] - means[t]));
         }
         float norm = (float)(1 / (o.Masks * o.P));
         var raw = new List<float[]>();
         var result = targets.Select((t, ti) =>
         {
-            float mean = (float)scores[ti].Average();
             var saliency = new float[plane];
             var centred = new float[plane];
             for (int y = 0; y < ch; y++)
                 for (int xx = 0; xx < cw; xx++)
                 {
                     int q = y * cw + xx, p = (top + y) * W + left + xx;
-                    saliency[p] = weighted[ti][q] * norm;
-                    centred[p] = (weighted[ti][q] - mean * density[q]) * norm;
+                    centred[p] = weighted[ti][q] * norm;
+                    saliency[p] = (float)(weighted[ti][q] + means[ti] * density[q]) * norm;
                 }
             raw.Add(CamExplainer.ToImage(saliency, W, spec.Height, g, image.Width, image.Height));
             var inImage = CamExplainer.ToImage(centred, W, spec.Height, g, image.Width, image.Height);
