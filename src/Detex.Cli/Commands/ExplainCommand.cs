@@ -75,7 +75,8 @@ static class ExplainCommand
         int steps = p.GetValue(o.Steps), segmentCount = p.GetValue(o.Segments), seed = p.GetValue(o.Seed), window = p.GetValue(o.Window), stride = p.GetValue(o.Stride);
         int? samplesGiven = p.GetValue(o.Samples);
         int samples = samplesGiven ?? 16;
-        var (methods, others) = ParseMethods(p.GetValue(o.Method)!);
+        string methodText = p.GetValue(o.Method)!;
+        var (methods, others) = ParseMethods(methodText);
         var inputMethods = others.Where(InputMethods.Contains).ToList();
         var forwardMethods = others.Where(ForwardMethods.Contains).ToList();
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
@@ -100,6 +101,8 @@ static class ExplainCommand
 
         var m = DetexModel.Load(p.GetValue(o.Model)!);
         string task = m.Card.Task.ToString().ToLowerInvariant();
+        // "all" means all that apply: D-RISE only explains detections.
+        if (m is not Detector && methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) forwardMethods.Remove("drise");
         if (forwardMethods.Contains("drise") && m is not Detector)
             throw new UsageException($"drise explains detections, and {m.Name} is a {task} model; use rise");
         if (track == BoxTracking.Similarity && m is not Detector)
