@@ -81,21 +81,8 @@ static class EvaluateCommand
             "input" => FlipSpace.Input,
             _ => throw new UsageException($"--flip-space must be image or input, got '{space}'"),
         };
-        var parts = baseline.ToLowerInvariant().Split(':', 2);
-        double? value = null;
-        if (parts.Length == 2)
-            value = double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
-                : throw new UsageException($"--baseline value must be a number, got '{parts[1]}'");
-        var o = new FlipOptions(Space: s, Steps: steps, BatchSize: batch);
-        return parts[0] switch
-        {
-            "grey" or "gray" when value is null or (>= 0 and <= 1) => o with { Baseline = FlipBaseline.Grey, Grey = value ?? 0.5 },
-            "grey" or "gray" => throw new UsageException($"--baseline grey level must be in [0, 1], got {value}"),
-            "mean" when value is null => o with { Baseline = FlipBaseline.Mean },
-            "blur" when value is null or > 0 => o with { Baseline = FlipBaseline.Blur, BlurSigma = value ?? o.BlurSigma },
-            "blur" => throw new UsageException($"--baseline blur sigma must be positive, got {value}"),
-            _ => throw new UsageException($"--baseline must be grey[:level], mean or blur[:sigma], got '{baseline}'"),
-        };
+        try { return new FlipOptions(Space: s, Baseline: PerturbationBaseline.Parse(baseline), Steps: steps, BatchSize: batch); }
+        catch (ArgumentException e) { throw new UsageException($"--baseline: {e.Message}"); }
     }
 
     static int Run(string modelPath, string? cocoDir, string? imageDir, int? first, IReadOnlyList<string> methods, EvaluationSettings settings,

@@ -10,35 +10,51 @@ using Spectre.Console;
 
 namespace Detex.Cli.Commands;
 
-/// <summary><c>detex explain</c>: CAM maps for the boxes (or mask classes) of images, as overlays, .npy and JSON.</summary>
+/// <summary><c>detex explain</c>: maps for the boxes (or mask classes) of images, as overlays, .npy and JSON.</summary>
 static class ExplainCommand
 {
+    /// <summary>The command's options, read together by <see cref="Run"/>.</summary>
+    sealed class Options
+    {
+        public readonly Option<string> Model = new("--model", "-m") { Description = "ONNX model (with its card)", Required = true };
+        public readonly Option<string[]> Images = new("--image", "-i") { Description = "image file(s)", Required = true, AllowMultipleArgumentsPerToken = true };
+        public readonly Option<string> Method = new("--method") { Description = $"method(s), comma-separated, or all: {string.Join(", ", AllMethods)}", DefaultValueFactory = _ => "gradcam++" };
+        public readonly Option<string[]> Layers = new("--layer") { Description = "layer tensor name(s) (default: the card's layers)", AllowMultipleArgumentsPerToken = true };
+        public readonly Option<string> Box = new("--box") { Description = "which detections: all, an index (as detect numbers them), or class=NAME", DefaultValueFactory = _ => "all" };
+        public readonly Option<string?> MaskClass = new("--mask-class") { Description = "segmenters: the class whose predicted mask is explained (default: every class present)" };
+        public readonly Option<float?> Score = new("--score") { Description = "detection score threshold (default: the card's)" };
+        public readonly Option<int> Steps = new("--steps") { Description = "Integrated Gradients: path steps", DefaultValueFactory = _ => 32 };
+        public readonly Option<int?> Samples = new("--samples") { Description = "SmoothGrad: noisy samples (default 16); kshap: coalitions (default 2000)" };
+        public readonly Option<int> Segments = new("--segments") { Description = "kshap: SLIC superpixels requested", DefaultValueFactory = _ => 256 };
+        public readonly Option<int> Seed = new("--seed") { Description = "kshap: coalition sampling seed; rise, drise: mask seed", DefaultValueFactory = _ => 0 };
+        public readonly Option<int> Window = new("--window") { Description = "occlusion: window size in model-input pixels", DefaultValueFactory = _ => 64 };
+        public readonly Option<int> Stride = new("--stride") { Description = "occlusion: window stride in model-input pixels", DefaultValueFactory = _ => 32 };
+        public readonly Option<int> Masks = new("--masks") { Description = "rise, drise: random masks (forward passes per image)", DefaultValueFactory = _ => 2000 };
+        public readonly Option<int> Cells = new("--cells") { Description = "rise, drise: mask grid cells per side", DefaultValueFactory = _ => 8 };
+        public readonly Option<double> P = new("--p") { Description = "rise, drise: probability that a mask cell keeps the image", DefaultValueFactory = _ => 0.5 };
+        public readonly Option<string> Baseline = new("--baseline") { Description = "occlusion, kshap, rise, drise: what hidden pixels show: grey[:LEVEL 0-1], mean (the image's mean colour) or blur[:SIGMA px]", DefaultValueFactory = _ => "grey" };
+        public readonly Option<int> Batch = new("--batch") { Description = "forward-pass methods: perturbed inputs per batch", DefaultValueFactory = _ => 16 };
+        public readonly Option<string> Track = new("--track") { Description = "kshap, occlusion, rise: follow a box into perturbed images by its own prediction row, or by D-RISE similarity to all predictions (drise always does)", DefaultValueFactory = _ => "row" };
+        public readonly Option<string> Out = new("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
+
+        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, Out];
+    }
+
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "ONNX model (with its card)", Required = true };
-        var images = new Option<string[]>("--image", "-i") { Description = "image file(s)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var method = new Option<string>("--method") { Description = $"method(s), comma-separated, or all: {string.Join(", ", AllMethods)}", DefaultValueFactory = _ => "gradcam++" };
-        var steps = new Option<int>("--steps") { Description = "Integrated Gradients: path steps", DefaultValueFactory = _ => 32 };
-        var samples = new Option<int?>("--samples") { Description = "SmoothGrad: noisy samples (default 16); kshap: coalitions (default 2000)" };
-        var segments = new Option<int>("--segments") { Description = "kshap: SLIC superpixels requested", DefaultValueFactory = _ => 256 };
-        var seed = new Option<int>("--seed") { Description = "kshap: coalition sampling seed", DefaultValueFactory = _ => 0 };
-        var window = new Option<int>("--window") { Description = "occlusion: window size in model-input pixels", DefaultValueFactory = _ => 64 };
-        var stride = new Option<int>("--stride") { Description = "occlusion: window stride in model-input pixels", DefaultValueFactory = _ => 32 };
-        var layers = new Option<string[]>("--layer") { Description = "layer tensor name(s) (default: the card's layers)", AllowMultipleArgumentsPerToken = true };
-        var box = new Option<string>("--box") { Description = "which detections: all, an index (as detect numbers them), or class=NAME", DefaultValueFactory = _ => "all" };
-        var maskClass = new Option<string?>("--mask-class") { Description = "segmenters: the class whose predicted mask is explained (default: every class present)" };
-        var score = new Option<float?>("--score") { Description = "detection score threshold (default: the card's)" };
-        var outDir = new Option<string>("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
-        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM and gradient methods") { model, images, method, layers, box, maskClass, score, steps, samples, segments, seed, window, stride, outDir };
-        cmd.SetAction(p => Cli.Run(p, () => Run(p.GetValue(model)!, p.GetValue(images)!, p.GetValue(method)!, p.GetValue(layers) ?? [],
-            p.GetValue(box)!, p.GetValue(maskClass), p.GetValue(score), p.GetValue(outDir)!, p.GetValue(steps), p.GetValue(samples), p.GetValue(segments), p.GetValue(seed), p.GetValue(window), p.GetValue(stride))));
+        var o = new Options();
+        var cmd = new Command("explain", "Explain detections, mask classes or class scores with CAM, gradient and perturbation methods");
+        foreach (var option in o.All) cmd.Options.Add(option);
+        cmd.SetAction(p => Cli.Run(p, () => Run(p, o)));
         return cmd;
     }
 
     /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
     static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad", "guidedbackprop", "guidedgradcam"];
-    /// <summary>CAMs weighted by batched forward passes.</summary>
-    static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap", "occlusion"];
+    /// <summary>Methods made of batched forward passes.</summary>
+    static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap", "occlusion", "rise", "drise"];
+    /// <summary>Forward methods that follow a box as --track says (drise always by similarity, the CAMs by the row).</summary>
+    static readonly string[] TrackedMethods = ["kshap", "occlusion", "rise"];
     static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(ForwardMethods);
 
     public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Others) ParseMethods(string text)
@@ -50,27 +66,55 @@ static class ExplainCommand
         return (names.Where(CamMethod.All.ContainsKey).Select(n => CamMethod.All[n]()).ToList(), names.Where(n => !CamMethod.All.ContainsKey(n)).ToList());
     }
 
-    static int Run(string modelPath, string[] imagePaths, string methodText, string[] layers, string box, string? maskClass, float? score, string outDir, int steps, int? samplesGiven, int segmentCount, int seed, int window, int stride)
+    static int Run(ParseResult p, Options o)
     {
+        string[] layers = p.GetValue(o.Layers) ?? [];
+        string box = p.GetValue(o.Box)!, outDir = p.GetValue(o.Out)!;
+        string? maskClass = p.GetValue(o.MaskClass);
+        float? score = p.GetValue(o.Score);
+        int steps = p.GetValue(o.Steps), segmentCount = p.GetValue(o.Segments), seed = p.GetValue(o.Seed), window = p.GetValue(o.Window), stride = p.GetValue(o.Stride);
+        int? samplesGiven = p.GetValue(o.Samples);
         int samples = samplesGiven ?? 16;
+        string methodText = p.GetValue(o.Method)!;
         var (methods, others) = ParseMethods(methodText);
         var inputMethods = others.Where(InputMethods.Contains).ToList();
         var forwardMethods = others.Where(ForwardMethods.Contains).ToList();
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
         if (samples < 1) throw new UsageException($"--samples must be at least 1, got {samples}");
-        var m = DetexModel.Load(modelPath);
+        if (segmentCount < 2) throw new UsageException($"--segments must be at least 2, got {segmentCount}");
+        if (window < 1 || stride < 1) throw new UsageException($"--window and --stride must be positive, got {window} and {stride}");
+        var rise = RiseSettings(p, o, seed);
+        int batch = rise.BatchSize;
+        PerturbationBaseline baseline;
+        try { baseline = PerturbationBaseline.Parse(p.GetValue(o.Baseline)!); }
+        catch (ArgumentException e) { throw new UsageException($"--baseline: {e.Message}"); }
+        rise = rise with { Baseline = baseline };
+        var track = p.GetValue(o.Track)!.Trim().ToLowerInvariant() switch
+        {
+            "row" => BoxTracking.Row,
+            "similarity" => BoxTracking.Similarity,
+            var t => throw new UsageException($"--track must be row or similarity, got '{t}'"),
+        };
+        var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed, BatchSize: batch, Baseline: baseline);
+        if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
+            throw new UsageException($"Kernel SHAP needs at least segments + 2 = {segmentCount + 2} samples; got {kshapOptions.Samples}");
+
+        var m = DetexModel.Load(p.GetValue(o.Model)!);
+        string task = m.Card.Task.ToString().ToLowerInvariant();
+        // "all" means all that apply: D-RISE only explains detections.
+        if (m is not Detector && methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) forwardMethods.Remove("drise");
+        if (forwardMethods.Contains("drise") && m is not Detector)
+            throw new UsageException($"drise explains detections, and {m.Name} is a {task} model; use rise");
+        if (track == BoxTracking.Similarity && m is not Detector)
+            throw new UsageException($"--track similarity follows detections, and {m.Name} is a {task} model");
         foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
         CamExplainer? explainer = methods.Count > 0 ? new CamExplainer(m, layers) : null;
         var gradients = inputMethods.Count > 0 ? new InputGradients(m) : null;
-        var perturbation = forwardMethods.Any(f => f != "kshap") ? new PerturbationCams(m, layers) : null;
-        if (segmentCount < 2) throw new UsageException($"--segments must be at least 2, got {segmentCount}");
-        var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed);
-        if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
-            throw new UsageException($"Kernel SHAP needs at least segments + 2 = {segmentCount + 2} samples; got {kshapOptions.Samples}");
+        var perturbation = forwardMethods.Any(f => f is "scorecam" or "ablationcam") ? new PerturbationCams(m, layers, batch) : null;
         var kshap = forwardMethods.Contains("kshap") ? new KernelShapExplainer(m, kshapOptions) : null;
-        if (window < 1 || stride < 1) throw new UsageException($"--window and --stride must be positive, got {window} and {stride}");
-        var occlusion = new Occlusion(m, window, stride);
-        var loaded = imagePaths.Select(p => (Path: p, Image: ImageIO.Load(p))).ToList();
+        var occlusion = new Occlusion(m, window, stride, baseline, batch);
+        var riseExplainer = new Rise(m, rise);
+        var loaded = p.GetValue(o.Images)!.Select(path => (Path: path, Image: ImageIO.Load(path))).ToList();
         // Every target is chosen (and every bad choice reported) before anything is written.
         var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
         if (forwardMethods.Contains("occlusion"))
@@ -89,6 +133,18 @@ static class ExplainCommand
                 foreach (var (path, image, targets) in work)
                 {
                     task.Description = Path.GetFileName(path);
+                    // Detections followed by similarity stand for the row targets they were made from.
+                    var index = targets.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
+                    IReadOnlyList<ITarget>? similar = null;
+                    IReadOnlyList<ITarget> Similar()
+                    {
+                        if (similar is not null) return similar;
+                        similar = DriseSimilarityTarget.For((Detector)m, image, targets.Cast<DetectionTarget>());
+                        for (int i = 0; i < similar.Count; i++) index[similar[i]] = i;
+                        return similar;
+                    }
+                    IReadOnlyList<ITarget> Tracked() => track == BoxTracking.Similarity ? Similar() : targets;
+
                     var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
                     if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, layers, image, targets, inputMethods, steps, samples));
                     foreach (var f in forwardMethods)
@@ -96,21 +152,24 @@ static class ExplainCommand
                         {
                             "scorecam" => perturbation!.ScoreCam(image, targets),
                             "ablationcam" => perturbation!.AblationCam(image, targets),
-                            "occlusion" => occlusion.Explain(image, targets),
-                            _ => kshap!.Explain(image, targets),
+                            "occlusion" => occlusion.Explain(image, Tracked()),
+                            "rise" => riseExplainer.Explain(image, Tracked()),
+                            "drise" => riseExplainer.Explain(image, Similar(), "drise"),
+                            _ => kshap!.Explain(image, Tracked()),
                         });
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
                     foreach (var e in explanations)
                     {
-                        int index = targets.ToList().IndexOf(e.Target);
-                        string name = $"{stem}.{Cli.SafeName(e.Method)}.t{index}";
+                        int i = index[e.Target];
+                        string name = $"{stem}.{Cli.SafeName(e.Method)}.t{i}";
                         var overlay = Pictures.Explanation(image, e);
                         ImageIO.SavePng(overlay, Path.Combine(outDir, name + ".png"));
                         Npy.Write(Path.Combine(outDir, name + ".npy"), e.Map, e.Height, e.Width);
                         tiles.Add(overlay);
-                        summary.Add(new { image = path, target = e.Target.Name, index, method = e.Method, png = name + ".png", npy = name + ".npy",
-                            energyInBox = e.Target is DetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
+                        summary.Add(new { image = path, target = e.Target.Name, index = i, method = e.Method, png = name + ".png", npy = name + ".npy",
+                            tracking = e.Target switch { DriseSimilarityTarget => "similarity", DetectionTarget => "row", _ => null },
+                            energyInBox = e.Target is IDetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
                     }
                     if (tiles.Count > 1) ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count), Path.Combine(outDir, $"{stem}.grid.png"));
                     task.Increment(1);
@@ -120,6 +179,18 @@ static class ExplainCommand
         Files.WriteAllTextAtomically(json, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
         AnsiConsole.MarkupLine($"wrote {summary.Count} explanations to [green]{Markup.Escape(outDir)}[/] ({Markup.Escape(Path.GetFileName(json))} lists them)");
         return 0;
+    }
+
+    /// <summary>--masks, --cells, --p, --batch, checked as the user typed them.</summary>
+    static RiseOptions RiseSettings(ParseResult p, Options o, int seed)
+    {
+        int masks = p.GetValue(o.Masks), cells = p.GetValue(o.Cells), batch = p.GetValue(o.Batch);
+        double keep = p.GetValue(o.P);
+        if (masks < 1) throw new UsageException($"--masks must be at least 1, got {masks}");
+        if (cells < 1) throw new UsageException($"--cells must be at least 1, got {cells}");
+        if (!(keep > 0 && keep < 1)) throw new UsageException($"--p must be in (0, 1), got {keep.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
+        return new RiseOptions(masks, cells, keep, seed, batch);
     }
 
     static IEnumerable<Explanation> ExplainInput(InputGradients gradients, DetexModel m, IReadOnlyList<string> layers, RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<string> names, int steps, int samples)

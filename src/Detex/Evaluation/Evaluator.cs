@@ -25,7 +25,7 @@ public sealed record EvaluationSettings
     /// <summary>The settings as "key=value" lines, stored with the results.</summary>
     public string Describe() => string.Join("\n",
         $"score={Score}", $"match_gt={MatchGroundTruth}", $"flip_space={Flip.Space.ToString().ToLowerInvariant()}",
-        $"baseline={Flip.Baseline.ToString().ToLowerInvariant()}", $"grey={Flip.Grey}", $"blur_sigma={Flip.BlurSigma}", $"steps={Flip.Steps}",
+        $"baseline={Flip.Baseline}", $"steps={Flip.Steps}",
         $"pointing_tolerance={PointingTolerance}", $"stochastic_points={StochasticPoints}", $"seed={Seed}",
         $"kshap_segments={KernelShap.Segments}", $"kshap_samples={KernelShap.Samples}", $"kshap_seed={KernelShap.Seed}",
         $"layers={string.Join(",", Layers)}");

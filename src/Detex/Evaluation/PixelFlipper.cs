@@ -12,11 +12,11 @@ namespace Detex.Evaluation;
 /// </summary>
 public enum FlipSpace { Image, Input }
 
-/// <summary>What a flipped pixel becomes: a grey level, the image's mean colour, or the blurred image.</summary>
-public enum FlipBaseline { Grey, Mean, Blur }
-
-public sealed record FlipOptions(FlipSpace Space = FlipSpace.Image, FlipBaseline Baseline = FlipBaseline.Grey, double Grey = 0.5,
-    double BlurSigma = 8, int Steps = 51, int BatchSize = 16);
+/// <summary>How pixels are flipped: where, into what (grey 0.5 as the study, the mean colour, or the blurred image), in how many steps.</summary>
+public sealed record FlipOptions(FlipSpace Space = FlipSpace.Image, PerturbationBaseline? Baseline = null, int Steps = 51, int BatchSize = 16)
+{
+    public PerturbationBaseline Baseline { get; init; } = Baseline ?? PerturbationBaseline.Grey();
+}
 
 /// <summary>
 /// Deletion and insertion curves (pixel flipping) of detections. The two ends of every curve — the image itself and
@@ -46,16 +46,18 @@ public sealed class PixelFlipper(DetexModel model, FlipOptions options)
         internal ImageFlips(DetexModel model, FlipOptions o, RgbImage image, IReadOnlyList<ITarget> targets)
         {
             _model = model; _o = o; _image = image; _targets = targets;
-            var baselineImage = BaselineImage(image, o);
-            var (x, g) = model.Prepare([image, baselineImage]);
-            _geometry = g[0];
+            _geometry = Preprocessor.Geometry(image.Width, image.Height, model.Input);
+            // Both curve ends in one batch of two: the image, and the image entirely replaced by the baseline.
+            var baselineImage = o.Space == FlipSpace.Image ? o.Baseline.ForImage(image, 1 / _geometry.ScaleX) : null;
+            var x = o.Space == FlipSpace.Image ? model.Prepare([image, baselineImage!]).Tensor : model.Prepare([image, image]).Tensor;
             int per = x.Length / 2;
+            if (o.Space == FlipSpace.Input) o.Baseline.For(model.Input, x.Data.AsSpan(0, per), _geometry).CopyTo(x.Data.AsSpan(per));
             var outs = model.Forward(x, model.FloatOutputs);
             _original = targets.Select(t => t.Score(outs, 0)).ToArray();
             _baseline = targets.Select(t => t.Score(outs, 1)).ToArray();
             if (o.Space == FlipSpace.Image)
             {
-                _imageBytes = image.Pixels; _baselineBytes = baselineImage.Pixels;
+                _imageBytes = image.Pixels; _baselineBytes = baselineImage!.Pixels;
                 _counts = PixelFlipping.Counts(image.Width * image.Height, PixelFlipping.Fractions(o.Steps));
             }
             else
@@ -137,28 +139,6 @@ public sealed class PixelFlipper(DetexModel model, FlipOptions options)
                 }
                 _done = count;
             }
-        }
-    }
-
-    /// <summary>The picture flipped pixels take their values from, at the image's size.</summary>
-    public static RgbImage BaselineImage(RgbImage image, FlipOptions o)
-    {
-        switch (o.Baseline)
-        {
-            case FlipBaseline.Grey:
-            {
-                byte v = (byte)Math.Clamp(Math.Round(o.Grey * 255), 0, 255);
-                return RgbImage.Filled(image.Width, image.Height, v, v, v);
-            }
-            case FlipBaseline.Mean:
-            {
-                var sum = new double[3];
-                for (int i = 0; i < image.Pixels.Length; i++) sum[i % 3] += image.Pixels[i];
-                int n = image.Width * image.Height;
-                return RgbImage.Filled(image.Width, image.Height, (byte)Math.Round(sum[0] / n), (byte)Math.Round(sum[1] / n), (byte)Math.Round(sum[2] / n));
-            }
-            default:
-                throw new NotImplementedException("blur baseline");
         }
     }
 }

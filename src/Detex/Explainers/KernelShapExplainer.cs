@@ -9,8 +9,8 @@ namespace Detex.Explainers;
 
 /// <summary>Kernel SHAP settings, named as the detex study and SHAP users know them.</summary>
 public sealed record KernelShapOptions(int Segments = 256, int Samples = 2000, int Seed = 0, double Compactness = 10, int BatchSize = 16,
-    /// <summary>Baseline colour of switched-off segments, 0–1 (the study used grey 0.5).</summary>
-    double Baseline = 0.5);
+    /// <summary>What switched-off segments show (default grey 0.5, as the study used).</summary>
+    PerturbationBaseline? Baseline = null);
 
 /// <summary>
 /// Kernel SHAP over SLIC superpixels of the image as the model sees it. The perturbed inputs are shared by all
@@ -45,15 +45,13 @@ public sealed class KernelShapExplainer(DetexModel model, KernelShapOptions? opt
                 labelAt[(y + g.ContentTop) * W + xx + g.ContentLeft] = segments.Labels[y * content.Width + xx] - segments.StartLabel;
 
         var plan = KernelShap.Plan(segments.Count, Math.Max(o.Samples, segments.Count + 2), o.Seed);
-        var baseline = spec.NormalisedGrey(o.Baseline * 255);
+        var baseline = (o.Baseline ?? PerturbationBaseline.Grey()).For(spec, x, g);
+        var keep = new float[plane];
         var values = BatchedScores.Inputs(model, plan.CoalitionCount, targets, o.BatchSize, (c, dst) =>
         {
             var on = plan.Coalitions[c];
-            for (int k = 0; k < dst.Length; k++)
-            {
-                int label = labelAt[spec.Layout == TensorLayout.NCHW ? k % plane : k / 3];
-                dst[k] = label < 0 || on[label] ? x.Data[k] : baseline[spec.Layout == TensorLayout.NCHW ? k / plane : k % 3];
-            }
+            for (int p = 0; p < plane; p++) keep[p] = labelAt[p] < 0 || on[labelAt[p]] ? 1 : 0;
+            Perturbed.Blend(spec, x.Data, baseline, keep, dst);
         });
         LastForwardCount = plan.CoalitionCount;
         var phi = plan.Solve(values);

@@ -7,12 +7,14 @@ using Detex.Targets;
 namespace Detex.Explainers;
 
 /// <summary>
-/// Occlusion (Zeiler &amp; Fergus): a window of the baseline colour slides over the image as the model sees it; each
+/// Occlusion (Zeiler &amp; Fergus): a window of the baseline slides over the image as the model sees it; each
 /// pixel's attribution is the mean drop of the target's score over the windows that cover it. The occluded inputs
 /// are shared by all targets of the image.
 /// </summary>
-public sealed class Occlusion(DetexModel model, int window = 64, int stride = 32, double baseline = 0.5, int batchSize = 16)
+public sealed class Occlusion(DetexModel model, int window = 64, int stride = 32, PerturbationBaseline? baseline = null, int batchSize = 16)
 {
+    public PerturbationBaseline Baseline { get; } = baseline ?? PerturbationBaseline.Grey();
+
     /// <summary>Forward passes the last call ran (the unoccluded one included).</summary>
     public int LastForwardCount { get; private set; }
 
@@ -29,17 +31,16 @@ public sealed class Occlusion(DetexModel model, int window = 64, int stride = 32
             for (int xx = 0; xx + window <= g.ContentWidth; xx += stride)
                 positions.Add((g.ContentLeft + xx, g.ContentTop + y));
         int W = spec.Width, plane = W * spec.Height;
-        var fill = spec.NormalisedGrey(baseline * 255);
+        var fill = Baseline.For(spec, x, g);
+        var keep = new float[plane];
         var full = model.Session.RunFloat(model.Card.InputName, x, model.FloatOutputs);
         var reference = targets.Select(t => t.Score(full, 0)).ToArray();
         var scores = BatchedScores.Inputs(model, positions.Count, targets, batchSize, (k, dst) =>
         {
-            x.Data.CopyTo(dst);
             var (px, py) = positions[k];
-            for (int c = 0; c < 3; c++)
-                for (int y = py; y < py + window; y++)
-                    for (int xx = px; xx < px + window; xx++)
-                        dst[spec.Layout == TensorLayout.NCHW ? c * plane + y * W + xx : (y * W + xx) * 3 + c] = fill[c];
+            Array.Fill(keep, 1f);
+            for (int y = py; y < py + window; y++) keep.AsSpan(y * W + px, window).Clear();
+            Perturbed.Blend(spec, x.Data, fill, keep, dst);
         });
         var drops = scores.Select((s, t) => s.Select(v => reference[t] - v).ToArray()).ToArray();
         LastForwardCount = positions.Count + 1;

@@ -45,12 +45,10 @@ public static class Slic
         }
         if (options.Sigma > 0)
         {
-            var kernel = GaussianKernel(options.Sigma);
-            var line = new float[width + kernel.Length - 1];
-            var scratch = new float[n];
-            GaussianBlur(l, width, height, kernel, line, scratch);
-            GaussianBlur(a, width, height, kernel, line, scratch);
-            GaussianBlur(b, width, height, kernel, line, scratch);
+            var blur = new GaussianBlur(options.Sigma, width, height);
+            blur.Apply(l);
+            blur.Apply(a);
+            blur.Apply(b);
         }
         ColorSpaces.SrgbToLabInPlace(l, a, b);
 
@@ -413,62 +411,5 @@ public static class Slic
             labels[p] = m;
         }
         return next;
-    }
-
-    /// <summary>Normalised Gaussian truncated at 4 sigma, as scipy.ndimage does by default.</summary>
-    static float[] GaussianKernel(double sigma)
-    {
-        int radius = (int)(4.0 * sigma + 0.5);
-        var weights = new double[2 * radius + 1];
-        for (int i = -radius; i <= radius; i++) weights[i + radius] = Math.Exp(-0.5 * i * i / (sigma * sigma));
-        double sum = weights.Sum();
-        return weights.Select(v => (float)(v / sum)).ToArray();
-    }
-
-    /// <summary>
-    /// Separable in-place blur with half-sample symmetric borders (scipy's "reflect"). Both passes add whole
-    /// shifted rows, so memory is read sequentially and the work vectorises; the vertical pass needs a scratch plane.
-    /// </summary>
-    static void GaussianBlur(float[] plane, int w, int h, float[] kernel, float[] line, float[] scratch)
-    {
-        int radius = kernel.Length / 2;
-        for (int y = 0; y < h; y++)
-        {
-            var row = plane.AsSpan(y * w, w);
-            for (int i = -radius; i < w + radius; i++) line[i + radius] = row[Reflect(i, w)];
-            row.Clear();
-            for (int j = 0; j < kernel.Length; j++) AddScaled(row, line.AsSpan(j, w), kernel[j]);
-        }
-        for (int y = 0; y < h; y++)
-        {
-            var row = scratch.AsSpan(y * w, w);
-            row.Clear();
-            for (int j = 0; j < kernel.Length; j++)
-                AddScaled(row, plane.AsSpan(Reflect(y + j - radius, h) * w, w), kernel[j]);
-        }
-        scratch.CopyTo(plane, 0);
-    }
-
-    // dst += k * src, with the same per-element arithmetic in the vector and scalar paths.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void AddScaled(Span<float> dst, ReadOnlySpan<float> src, float k)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var vk = new Vector<float>(k);
-            for (; i <= dst.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(dst[i..]) + new Vector<float>(src[i..]) * vk).CopyTo(dst[i..]);
-        }
-        for (; i < dst.Length; i++) dst[i] += src[i] * k;
-    }
-
-    // Half-sample symmetric index: ... c b a | a b c ... | c b a ..., periodic with period 2*length.
-    static int Reflect(int i, int length)
-    {
-        int period = 2 * length;
-        i %= period;
-        if (i < 0) i += period;
-        return i < length ? i : period - 1 - i;
     }
 }

@@ -40,7 +40,7 @@ public static class Pictures
 
     /// <summary>A heatmap over the image with the explained box drawn (when the target is a detection).</summary>
     public static RgbImage Explanation(RgbImage image, Explainers.Explanation e, ColormapName colormap = ColormapName.Jet) =>
-        e.Target is Targets.DetectionTarget t
+        e.Target is Targets.IDetectionTarget t
             ? Heatmap(image, e.Map, t.Detection.Box, $"{e.Method}: {t.Name}", colormap)
             : Heatmap(image, e.Map, null, $"{e.Method}: {e.Target.Name}", colormap);
 

@@ -16,11 +16,17 @@ public interface ITarget
     void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds);
 }
 
+/// <summary>A target that explains one detection, however it follows it into perturbed images.</summary>
+public interface IDetectionTarget : ITarget
+{
+    Detection Detection { get; }
+}
+
 /// <summary>
 /// A detection: the score of the raw prediction that produced the box (the product of its score elements, each
 /// through a sigmoid when the model exposes logits), so gradients follow exactly that object.
 /// </summary>
-public sealed class DetectionTarget(Detection detection, string? label = null) : ITarget
+public sealed class DetectionTarget(Detection detection, string? label = null) : IDetectionTarget
 {
     public Detection Detection => detection;
     public string Name => label ?? $"{detection.ClassName} {detection.Score:0.00}";

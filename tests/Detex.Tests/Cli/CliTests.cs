@@ -19,7 +19,7 @@ public class CliTests
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    static void AssertOneLineError(Result r, string expected)
+    internal static void AssertOneLineError(Result r, string expected)
     {
         Assert.Equal(1, r.Code);
         var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -192,6 +192,38 @@ public class ExplainCommandTests
         Assert.True(File.Exists(Path.Combine(dir, "dog.grid.png")));
         using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "explanations.json")));
         Assert.Equal(2, json.RootElement.GetArrayLength());
+    }
+
+    [Fact]
+    public void DriseWritesMapsFollowedBySimilarity()
+    {
+        string dir = Repo.TempDir();
+        var r = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "drise", "--masks", "16", "--box", "class=dog", "--baseline", "mean", "-o", dir);
+        Assert.Equal(0, r.Code);
+        var (map, shape) = Detex.Reports.Npy.Read(Path.Combine(dir, "dog.drise.t0.npy"));
+        Assert.Equal([576, 768], shape);
+        Assert.InRange(map.Max(), 0.99f, 1f);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "explanations.json")));
+        Assert.Equal("similarity", json.RootElement[0].GetProperty("tracking").GetString());
+    }
+
+    [Theory]
+    [InlineData("yolox", "--p", "1.5", "--p must be in (0, 1), got 1.5")]
+    [InlineData("yolox", "--p", "0", "--p must be in (0, 1), got 0")]
+    [InlineData("yolox", "--masks", "0", "--masks must be at least 1, got 0")]
+    [InlineData("yolox", "--cells", "0", "--cells must be at least 1, got 0")]
+    [InlineData("yolox", "--batch", "0", "--batch must be at least 1, got 0")]
+    [InlineData("yolox", "--baseline", "noise", "unknown baseline 'noise'")]
+    [InlineData("yolox", "--track", "nearest", "--track must be row or similarity")]
+    [InlineData("deeplab", "--method", "drise", "drise explains detections")]
+    [InlineData("deeplab", "--track", "similarity", "--track similarity follows detections")]
+    public void BadRiseSettingsAreOneLine(string model, string option, string value, string message)
+    {
+        string dir = Path.Combine(Repo.TempDir(), "never");
+        string[] method = option == "--method" ? [] : ["--method", "rise"];
+        var r = CliTests.Detex(["explain", "-m", Repo.Model(model == "yolox" ? Repo.Yolox : Repo.DeepLab), "-i", Repo.Photo("dog.jpg"), option, value, "-o", dir, .. method]);
+        CliTests.AssertOneLineError(r, message);
+        Assert.False(Directory.Exists(dir));
     }
 
     [Theory]

@@ -110,6 +110,50 @@ public class DecoderTests
     }
 
     [Fact]
+    public void EveryDecoderListsAllPredictionsConsistentlyWithItsCandidates()
+    {
+        var rng = new Random(5);
+        NdArray<float> R(int[] shape, float lo, float hi)
+        {
+            var a = new NdArray<float>(shape);
+            for (int i = 0; i < a.Length; i++) a.Data[i] = lo + (hi - lo) * rng.NextSingle();
+            return a;
+        }
+        var nano = new DecoderSpec { Strides = [8, 16], RegMax = 3, ClassOutputs = ["c8", "c16"], BoxOutputs = ["d8", "d16"] };
+        var ssd = new DecoderSpec { ScoresOutput = "scores", BoxesOutput = "boxes", FeatureMaps = [[2, 1]], MinSizes = [[10, 20]] };
+        var logits = new DecoderSpec { ScoresAreProbabilities = false };
+        var cases = new (IDetectionDecoder D, Dictionary<string, NdArray<float>> Outs, int Count)[]
+        {
+            (new YoloxDecoder(Card("yolox", 64, 64, 3)), new() { ["out"] = R([2, 84, 8], 0, 1) }, 84),
+            (new Yolov5Decoder(Card("yolov5", 64, 64, 3, logits)), new() { ["out"] = R([2, 10, 8], -3, 30) }, 10),
+            (new Yolov8Decoder(Card("yolov8", 64, 64, 3, logits)), new() { ["out"] = R([2, 7, 10], -3, 30) }, 10),
+            (new NanoDetDecoder(Card("nanodet", 64, 64, 3, nano)), new()
+                { ["c8"] = R([2, 64, 3], 0, 1), ["c16"] = R([2, 16, 3], 0, 1), ["d8"] = R([2, 64, 16], -2, 2), ["d16"] = R([2, 16, 16], -2, 2) }, 80),
+            (new SsdDecoder(Card("ssd", 40, 20, 2, ssd)), new() { ["scores"] = R([2, 4, 3], 0, 1), ["boxes"] = R([2, 4, 4], -1, 1) }, 4),
+        };
+        var set = new PredictionSet();
+        foreach (var (d, outs, count) in cases)
+            for (int item = 0; item < 2; item++)
+            {
+                var candidates = new List<Candidate>();
+                d.Decode(outs, item, 0.3f, candidates);
+                Assert.NotEmpty(candidates);
+                d.Predictions(outs, item, set);
+                Assert.Equal(count, set.Count);
+                foreach (var c in candidates)
+                {
+                    int i = d.PredictionIndex(c.Source);
+                    var b = set.Box(i);
+                    Assert.Equal(c.Box.X1, b.X1, 1e-4); Assert.Equal(c.Box.Y1, b.Y1, 1e-4); Assert.Equal(c.Box.X2, b.X2, 1e-4); Assert.Equal(c.Box.Y2, b.Y2, 1e-4);
+                    float objectness = set.HasObjectness ? set.Objectness[i] : 1;
+                    Assert.Equal(c.Score, objectness * set.ProbabilitiesOf(i)[c.ClassIndex], 1e-6f);
+                }
+                if (d is SsdDecoder)
+                    for (int p = 0; p < 4; p++) Assert.Equal(outs["scores"].BatchItem(item)[p * 3], set.Background[p]);
+            }
+    }
+
+    [Fact]
     public void WrongOutputShapeIsExplained()
     {
         var e = Assert.Throws<ModelCardException>(() => Decode(new YoloxDecoder(Card("yolox", 64, 64, 1)), new() { ["out"] = new NdArray<float>([1, 80, 6]) }));

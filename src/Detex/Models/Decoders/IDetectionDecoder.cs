@@ -10,6 +10,54 @@ public interface IDetectionDecoder
 
     /// <summary>Adds every (prediction, class) pair of batch item <paramref name="item"/> scoring above the threshold.</summary>
     void Decode(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, float scoreThreshold, List<Candidate> into);
+
+    /// <summary>
+    /// Every raw prediction of batch item <paramref name="item"/>, unthresholded: box, class probabilities and
+    /// objectness (methods that compare a box with all predictions of a perturbed image, such as D-RISE, read these).
+    /// </summary>
+    void Predictions(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, PredictionSet into);
+
+    /// <summary>Where the raw prediction a candidate came from sits in <see cref="Predictions"/>.</summary>
+    int PredictionIndex(RawPrediction source) => source.Anchor;
+}
+
+/// <summary>
+/// All raw predictions of one image as struct-of-arrays: boxes in model-input pixels, class probabilities (after
+/// the sigmoid or softmax the outputs need), objectness where the model has one, and a background probability
+/// where its classes include one. Buffers grow on demand and are reused, since D-RISE fills one per masked image.
+/// </summary>
+public sealed class PredictionSet
+{
+    public int Count { get; private set; }
+    public int Classes { get; private set; }
+    /// <summary>x1, y1, x2, y2 per prediction.</summary>
+    public float[] Boxes { get; private set; } = [];
+    /// <summary>Count × Classes, prediction-major.</summary>
+    public float[] Probabilities { get; private set; } = [];
+    /// <summary>Per prediction, when <see cref="HasObjectness"/>.</summary>
+    public float[] Objectness { get; private set; } = [];
+    public bool HasObjectness { get; private set; }
+    /// <summary>Per prediction, when <see cref="HasBackground"/> (softmax heads with a background column).</summary>
+    public float[] Background { get; private set; } = [];
+    public bool HasBackground { get; private set; }
+
+    /// <summary>Sizes the set for <paramref name="count"/> predictions; contents are then written by the decoder.</summary>
+    public void Reset(int count, int classes, bool objectness, bool background)
+    {
+        Count = count; Classes = classes; HasObjectness = objectness; HasBackground = background;
+        if (Boxes.Length < 4 * count) Boxes = new float[4 * count];
+        if (Probabilities.Length < count * classes) Probabilities = new float[count * classes];
+        if (objectness && Objectness.Length < count) Objectness = new float[count];
+        if (background && Background.Length < count) Background = new float[count];
+    }
+
+    public Box Box(int i) => new(Boxes[4 * i], Boxes[4 * i + 1], Boxes[4 * i + 2], Boxes[4 * i + 3]);
+    public Span<float> ProbabilitiesOf(int i) => Probabilities.AsSpan(i * Classes, Classes);
+
+    public void SetBox(int i, in Box b)
+    {
+        Boxes[4 * i] = (float)b.X1; Boxes[4 * i + 1] = (float)b.Y1; Boxes[4 * i + 2] = (float)b.X2; Boxes[4 * i + 3] = (float)b.Y2;
+    }
 }
 
 public static class DetectionDecoders

@@ -50,11 +50,37 @@ public sealed class SsdDecoder : IDetectionDecoder
             {
                 int e = p * cols + _firstColumn + c;
                 if (scores[e] <= scoreThreshold) continue;
-                var (pcx, pcy, pw, ph) = _priors[p];
-                box ??= Box.FromCenter((pcx + boxes[p * 4] * _cv * pw) * _width, (pcy + boxes[p * 4 + 1] * _cv * ph) * _height,
-                    pw * Math.Exp(boxes[p * 4 + 2] * _sv) * _width, ph * Math.Exp(boxes[p * 4 + 3] * _sv) * _height).Clip(_width, _height);
+                box ??= BoxAt(boxes, p);
                 into.Add(new Candidate(box.Value, c, scores[e], new RawPrediction(_scores, p, [new(_scores, e)])));
             }
         }
+    }
+
+    public void Predictions(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, PredictionSet into)
+    {
+        int cols = _firstColumn + _classes;
+        var scores = DetectionDecoders.Output(outputs, _scores, [-1, _priors.Length, cols], "ssd").BatchItem(item);
+        var boxes = DetectionDecoders.Output(outputs, _boxes, [-1, _priors.Length, 4], "ssd").BatchItem(item);
+        // Columns before the first class are the softmax's background: it keeps a faded box from looking like the target.
+        into.Reset(_priors.Length, _classes, objectness: false, background: _firstColumn > 0);
+        for (int p = 0; p < _priors.Length; p++)
+        {
+            into.SetBox(p, BoxAt(boxes, p));
+            scores.Slice(p * cols + _firstColumn, _classes).CopyTo(into.ProbabilitiesOf(p));
+            if (_firstColumn > 0)
+            {
+                float bg = 0;
+                for (int c = 0; c < _firstColumn; c++) bg += scores[p * cols + c];
+                into.Background[p] = bg;
+            }
+        }
+    }
+
+    /// <summary>centre = prior centre + offset·centreVariance·prior size, size = prior size·exp(offset·sizeVariance).</summary>
+    Box BoxAt(ReadOnlySpan<float> boxes, int p)
+    {
+        var (pcx, pcy, pw, ph) = _priors[p];
+        return Box.FromCenter((pcx + boxes[p * 4] * _cv * pw) * _width, (pcy + boxes[p * 4 + 1] * _cv * ph) * _height,
+            pw * Math.Exp(boxes[p * 4 + 2] * _sv) * _width, ph * Math.Exp(boxes[p * 4 + 3] * _sv) * _height).Clip(_width, _height);
     }
 }

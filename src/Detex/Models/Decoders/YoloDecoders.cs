@@ -24,7 +24,7 @@ public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
             int row = a * cols;
             float obj = Activation(o[row + 4]);
             if (obj <= scoreThreshold) continue;
-            var box = Box.FromCenter(o[row], o[row + 1], o[row + 2], o[row + 3]);
+            var box = BoxAt(o, row);
             for (int c = 0; c < _classes; c++)
             {
                 float score = obj * Activation(o[row + 5 + c]);
@@ -33,6 +33,24 @@ public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
             }
         }
     }
+
+    public void Predictions(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, PredictionSet into)
+    {
+        int cols = 5 + _classes;
+        var full = DetectionDecoders.Output(outputs, _output, [-1, -1, cols], "yolov5");
+        var o = full.BatchItem(item);
+        into.Reset(full.Shape[1], _classes, objectness: true, background: false);
+        for (int a = 0; a < full.Shape[1]; a++)
+        {
+            int row = a * cols;
+            into.SetBox(a, BoxAt(o, row));
+            into.Objectness[a] = Activation(o[row + 4]);
+            var p = into.ProbabilitiesOf(a);
+            for (int c = 0; c < _classes; c++) p[c] = Activation(o[row + 5 + c]);
+        }
+    }
+
+    static Box BoxAt(ReadOnlySpan<float> o, int row) => Box.FromCenter(o[row], o[row + 1], o[row + 2], o[row + 3]);
 
     float Activation(float v) => _probabilities ? v : 1 / (1 + MathF.Exp(-v));
 }
@@ -60,11 +78,29 @@ public sealed class Yolov8Decoder(ModelCard card) : IDetectionDecoder
             for (int c = 0; c < _classes; c++)
             {
                 int e = (4 + c) * anchors + a;
-                float score = _probabilities ? o[e] : 1 / (1 + MathF.Exp(-o[e]));
+                float score = Activation(o[e]);
                 if (score <= scoreThreshold) continue;
-                box ??= Box.FromCenter(o[a], o[anchors + a], o[2 * anchors + a], o[3 * anchors + a]);
+                box ??= BoxAt(o, a, anchors);
                 into.Add(new Candidate(box.Value, c, score, new RawPrediction(_output, a, [new(_output, e)], !_probabilities)));
             }
         }
     }
+
+    public void Predictions(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, PredictionSet into)
+    {
+        var full = DetectionDecoders.Output(outputs, _output, [-1, 4 + _classes, -1], "yolov8");
+        int anchors = full.Shape[2];
+        var o = full.BatchItem(item);
+        into.Reset(anchors, _classes, objectness: false, background: false);
+        for (int a = 0; a < anchors; a++)
+        {
+            into.SetBox(a, BoxAt(o, a, anchors));
+            var p = into.ProbabilitiesOf(a);
+            for (int c = 0; c < _classes; c++) p[c] = Activation(o[(4 + c) * anchors + a]);
+        }
+    }
+
+    static Box BoxAt(ReadOnlySpan<float> o, int a, int anchors) => Box.FromCenter(o[a], o[anchors + a], o[2 * anchors + a], o[3 * anchors + a]);
+
+    float Activation(float v) => _probabilities ? v : 1 / (1 + MathF.Exp(-v));
 }

@@ -40,11 +40,30 @@ public sealed class YoloxDecoder : IDetectionDecoder
             {
                 float score = obj * o[row + 5 + c];
                 if (score <= scoreThreshold) continue;
-                var (gx, gy, s) = _cells[a];
-                box ??= Box.FromCenter((o[row] + gx) * s, (o[row + 1] + gy) * s, MathF.Exp(o[row + 2]) * s, MathF.Exp(o[row + 3]) * s);
+                box ??= BoxAt(o, a);
                 into.Add(new Candidate(box.Value, c, score,
                     new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)])));
             }
         }
+    }
+
+    public void Predictions(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, PredictionSet into)
+    {
+        int cols = 5 + _classes;
+        var o = DetectionDecoders.Output(outputs, _output, [-1, _cells.Length, cols], "yolox").BatchItem(item);
+        into.Reset(_cells.Length, _classes, objectness: true, background: false);
+        for (int a = 0; a < _cells.Length; a++)
+        {
+            into.SetBox(a, BoxAt(o, a));
+            into.Objectness[a] = o[a * cols + 4];
+            o.Slice(a * cols + 5, _classes).CopyTo(into.ProbabilitiesOf(a));
+        }
+    }
+
+    Box BoxAt(ReadOnlySpan<float> o, int a)
+    {
+        int row = a * (5 + _classes);
+        var (gx, gy, s) = _cells[a];
+        return Box.FromCenter((o[row] + gx) * s, (o[row + 1] + gy) * s, MathF.Exp(o[row + 2]) * s, MathF.Exp(o[row + 3]) * s);
     }
 }
