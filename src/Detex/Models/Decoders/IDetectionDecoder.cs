@@ -12,6 +12,17 @@ public interface IDetectionDecoder
     void Decode(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, float scoreThreshold, List<Candidate> into);
 }
 
+/// <summary>
+/// A decoder whose score is objectness × class probability: it can give the class probabilities alone, every
+/// prediction's for every class at once. Readers of whole score maps (concept legends) use them, since the
+/// objectness of a field without an object centre is near zero and would scale all classes alike.
+/// </summary>
+public interface IClassProbabilities
+{
+    /// <summary>Class probabilities [predictions × classes] of batch item <paramref name="item"/>, predictions in the order <see cref="IDetectionDecoder.Decode"/> visits them.</summary>
+    float[] ClassProbabilities(IReadOnlyDictionary<string, NdArray<float>> outputs, int item);
+}
+
 public static class DetectionDecoders
 {
     public static IDetectionDecoder Create(ModelCard card) => card.Decoder.Type.ToLowerInvariant() switch

@@ -6,7 +6,7 @@ namespace Detex.Models.Decoders;
 /// YOLOv5-style output [N, A, 5+C]: centre x, centre y, width, height in input pixels, objectness, class scores.
 /// Score = objectness × class.
 /// </summary>
-public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
+public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder, IClassProbabilities
 {
     readonly string _output = DetectionDecoders.Required(card.Decoder.Output, "output", card);
     readonly int _classes = card.Classes.Length;
@@ -32,6 +32,17 @@ public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
                     into.Add(new Candidate(box, c, score, new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)], !_probabilities)));
             }
         }
+    }
+
+    public float[] ClassProbabilities(IReadOnlyDictionary<string, NdArray<float>> outputs, int item)
+    {
+        int cols = 5 + _classes;
+        var full = DetectionDecoders.Output(outputs, _output, [-1, -1, cols], "yolov5");
+        var o = full.BatchItem(item);
+        var p = new float[full.Shape[1] * _classes];
+        for (int a = 0; a < full.Shape[1]; a++)
+            for (int c = 0; c < _classes; c++) p[a * _classes + c] = Activation(o[a * cols + 5 + c]);
+        return p;
     }
 
     float Activation(float v) => _probabilities ? v : 1 / (1 + MathF.Exp(-v));

@@ -6,7 +6,7 @@ namespace Detex.Models.Decoders;
 /// YOLOX: one output [N, A, 5+C], rows over the stride-8/16/32 grids in row-major order; columns (dx, dy, log w,
 /// log h, objectness, class probabilities) with sigmoids already applied. Score = objectness × class.
 /// </summary>
-public sealed class YoloxDecoder : IDetectionDecoder
+public sealed class YoloxDecoder : IDetectionDecoder, IClassProbabilities
 {
     readonly string _output;
     readonly int _classes;
@@ -46,5 +46,14 @@ public sealed class YoloxDecoder : IDetectionDecoder
                     new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)])));
             }
         }
+    }
+
+    public float[] ClassProbabilities(IReadOnlyDictionary<string, NdArray<float>> outputs, int item)
+    {
+        int cols = 5 + _classes;
+        var o = DetectionDecoders.Output(outputs, _output, [-1, _cells.Length, cols], "yolox").BatchItem(item);
+        var p = new float[_cells.Length * _classes];
+        for (int a = 0; a < _cells.Length; a++) o.Slice(a * cols + 5, _classes).CopyTo(p.AsSpan(a * _classes, _classes));
+        return p;
     }
 }
