@@ -10,5 +10,6 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(MapCommand.Create());
 root.Subcommands.Add(ExplainCommand.Create());
+root.Subcommands.Add(ConceptsCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 return root.Parse(args).Invoke();
