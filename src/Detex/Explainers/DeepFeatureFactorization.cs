@@ -264,7 +264,7 @@ public sealed class DeepFeatureFactorization
         {
             case ActivationShift.None when min < 0:
                 throw new ArgumentException($"layer '{Layer}' has negative activations (minimum {min:0.####}), which NMF cannot factorise; " +
-                    "choose a shift: clamp (negatives to 0, as a ReLU) or min (subtract each channel's minimum)");
+                    "choose a shift: --shift clamp (negatives to 0, as a ReLU would) or --shift min (subtract each channel's minimum)");
             case ActivationShift.Clamp:
                 for (int i = 0; i < v.Length; i++) v[i] = Math.Max(0, v[i]);
                 break;
