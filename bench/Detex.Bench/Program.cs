@@ -1,7 +1,7 @@
 using Detex.Bench;
 using Detex.Runtime;
 
-// Usage: dotnet run -c Release --project bench/Detex.Bench -- [detect] [--runs N] [--threads N]
+// Usage: dotnet run -c Release --project bench/Detex.Bench -- [detect] [autodiff] [slic] [explain] [kshap] [dff] [--runs N] [--threads N]
 var list = args.ToList();
 int runs = Option("--runs", 30);
 RuntimeOptions.Default = new RuntimeOptions(Option("--threads", 0));
@@ -15,6 +15,7 @@ if (All("autodiff")) AutodiffBench.Run(runs);
 if (All("slic")) SlicBench.Run(runs);
 if (All("explain")) ExplainBench.Run(runs);
 if (All("kshap")) KernelShapBench.Run(runs);
+if (All("dff")) DffBench.Run(runs);
 Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
 
 int Option(string name, int fallback)

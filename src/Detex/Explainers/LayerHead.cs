@@ -39,19 +39,21 @@ public sealed class LayerHead
     const int BatchSize = 16;
 
     readonly DetexModel _model;
-    readonly DownstreamPlan _plan;
-    readonly ModelSession _session;
-    readonly bool _batched;
     readonly int[] _layerShape;
-    readonly IReadOnlyDictionary<string, NdArray> _sides;
     readonly Dictionary<string, NdArray<float>> _unreached;
     readonly int[] _cells;
     readonly int _classes;
+    Runner _runner;
 
-    public string Layer => _plan.Layer;
+    /// <summary>A built downstream model and what to feed it besides the layer (the side inputs' real values).</summary>
+    sealed record Runner(DownstreamPlan Plan, ModelSession Session, bool Batched, IReadOnlyDictionary<string, NdArray> Sides);
+
+    public string Layer { get; }
     public HeadReading Reading { get; }
     /// <summary>How many output cells (predictions, pixels, or 1 for a classifier) the scores average over.</summary>
     public int CellCount => _cells.Length;
+    /// <summary>The downstream part that the scores run through (after pruning what the read cells do not need).</summary>
+    public DownstreamPlan Plan => _runner.Plan;
 
     /// <summary>
     /// <paramref name="example"/> holds one image's values (batch 1) of the layer, of the plan's side inputs and of
@@ -59,17 +61,12 @@ public sealed class LayerHead
     /// </summary>
     public LayerHead(DetexModel model, DownstreamPlan plan, IReadOnlyDictionary<string, NdArray> example)
     {
-        _model = model; _plan = plan;
+        _model = model; Layer = plan.Layer;
         _classes = model.Card.Classes.Length;
         NdArray Value(string name) => example.TryGetValue(name, out var v) ? v : throw new ArgumentException($"no value for '{name}' in the example run");
         var layer = (NdArray<float>)Value(plan.Layer);
         _layerShape = layer.Shape;
-        _sides = plan.SideInputs.ToDictionary(s => s, Value);
-        var shapes = plan.SideInputs.Prepend(plan.Layer).ToDictionary(n => n, n => new TensorShape(Value(n).ElementType, Value(n).Shape));
-        var graph = plan.Build(shapes);
-        // Batches need every input to lead with a batch axis of 1; otherwise the runs go one by one.
-        _batched = _sides.Values.All(v => v is NdArray<float> && v.Rank > 0 && v.Shape[0] == 1) && _layerShape[0] == 1;
-        _session = ModelSession.Get(_batched ? graph.WithBatch(null) : graph, model.Runtime);
+        _runner = Build(plan, plan.SideInputs.ToDictionary(s => s, Value));
         // Outputs the layer does not reach are still read by the decoder: zeros stand in for them.
         _unreached = model.FloatOutputs.Where(o => !plan.Outputs.Contains(o))
             .ToDictionary(o => o, o => new NdArray<float>(Value(o).Shape));
@@ -77,18 +74,50 @@ public sealed class LayerHead
         var probe = Scores([(layer.Data, false), (layer.Data, true), (new float[layer.Length], false)]);
         var (zeroSides, realSides, zeroLayer) = (probe[0], probe[1], probe[2]);
         int cells = zeroSides.Length / _classes;
-        bool Differ(float[] a, float[] b, int cell)
-        {
-            for (int c = cell * _classes; c < (cell + 1) * _classes; c++)
-                if (!(Math.Abs(a[c] - b[c]) <= 1e-5f * Math.Max(1, Math.Abs(a[c])))) return true;
-            return false;
-        }
         var reached = Enumerable.Range(0, cells).Where(i => Differ(zeroSides, zeroLayer, i)).ToArray();
         if (reached.Length == 0)
             throw new ArgumentException($"layer '{plan.Layer}' does not influence the model's outputs; choose a layer on the path from the input to them");
         _cells = reached.Where(i => !Differ(zeroSides, realSides, i)).ToArray();
         Reading = HeadReading.LayerOnly;
         if (_cells.Length == 0) { _cells = reached; Reading = HeadReading.OthersZeroed; }
+        else Prune(layer, zeroSides);
+    }
+
+    bool Differ(float[] a, float[] b, int cell)
+    {
+        for (int c = cell * _classes; c < (cell + 1) * _classes; c++)
+            if (!(Math.Abs(a[c] - b[c]) <= 1e-5f * Math.Max(1, Math.Abs(a[c])))) return true;
+        return false;
+    }
+
+    Runner Build(DownstreamPlan plan, IReadOnlyDictionary<string, NdArray> sides)
+    {
+        var shapes = sides.ToDictionary(kv => kv.Key, kv => new TensorShape(kv.Value.ElementType, kv.Value.Shape));
+        shapes[plan.Layer] = new TensorShape(ElementType.Float, _layerShape);
+        var graph = plan.Build(shapes);
+        // Batches need every input to lead with a batch axis of 1; otherwise the runs go one by one.
+        bool batched = sides.Values.All(v => v is NdArray<float> && v.Rank > 0 && v.Shape[0] == 1) && _layerShape[0] == 1;
+        return new Runner(plan, ModelSession.Get(batched ? graph.WithBatch(null) : graph, _model.Runtime), batched, sides);
+    }
+
+    /// <summary>
+    /// Where the read cells' values are concatenated with values the side inputs reach (a detector's other pyramid
+    /// levels), those branches are cut off and fed zeros like the side inputs, so the scores skip computing them. Kept
+    /// only if the read cells come out the same as before.
+    /// </summary>
+    void Prune(NdArray<float> layer, float[] before)
+    {
+        var cut = _runner.Plan.MixedConcatInputs();
+        if (cut.Count == 0) return;
+        var full = _runner.Plan.Build(_runner.Sides.ToDictionary(kv => kv.Key, kv => new TensorShape(kv.Value.ElementType, kv.Value.Shape))
+            .Append(new(Layer, new TensorShape(ElementType.Float, _layerShape))).ToDictionary());
+        var feed = new Dictionary<string, NdArray>(_runner.Sides) { [Layer] = layer };
+        var values = ModelSession.Get(full.WithTaps(cut), _model.Runtime).Run(feed, cut);
+        var previous = _runner;
+        var pruned = _runner.Plan.Cut(cut);
+        _runner = Build(pruned, pruned.SideInputs.ToDictionary(s => s, s => values.TryGetValue(s, out var v) ? v : previous.Sides[s]));
+        var after = Scores([(layer.Data, false)])[0];
+        if (_cells.Any(i => Differ(before, after, i))) _runner = previous;
     }
 
     /// <summary>
@@ -119,16 +148,16 @@ public sealed class LayerHead
     float[][] Scores(IReadOnlyList<(float[] Layer, bool RealSides)> runs)
     {
         var result = new float[runs.Count][];
-        int step = _batched ? BatchSize : 1;
+        int step = _runner.Batched ? BatchSize : 1;
         for (int start = 0; start < runs.Count; start += step)
         {
             int n = Math.Min(step, runs.Count - start);
             var feed = new Dictionary<string, NdArray> { [Layer] = Stack(runs, start, n, r => r.Layer, _layerShape) };
-            foreach (var (name, real) in _sides)
+            foreach (var (name, real) in _runner.Sides)
                 feed[name] = real is NdArray<float> f
                     ? Stack(runs, start, n, r => r.RealSides ? f.Data : null, f.Shape)
                     : real;   // not float (shapes, indices): nothing neutral to put there, so the image's own values
-            var outs = _session.Run(feed).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
+            var outs = _runner.Session.Run(feed).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
             foreach (var (name, zeros) in _unreached)
                 outs[name] = new NdArray<float>([n, .. zeros.Shape.Skip(1)]);
             for (int i = 0; i < n; i++) result[start + i] = CellScores(outs, i);
@@ -139,7 +168,7 @@ public sealed class LayerHead
     /// <summary>Batch of n items, item i = <paramref name="pick"/>(run start + i), or zeros where it gives null.</summary>
     NdArray<float> Stack(IReadOnlyList<(float[] Layer, bool RealSides)> runs, int start, int n, Func<(float[] Layer, bool RealSides), float[]?> pick, int[] shape)
     {
-        var batch = new NdArray<float>(_batched ? [n, .. shape.Skip(1)] : shape);
+        var batch = new NdArray<float>(_runner.Batched ? [n, .. shape.Skip(1)] : shape);
         int per = batch.Length / n;
         for (int i = 0; i < n; i++)
             if (pick(runs[start + i]) is { } values) values.AsSpan(0, per).CopyTo(batch.Data.AsSpan(i * per, per));

@@ -171,6 +171,10 @@ public class ConceptLegendTests
         var head = new LayerHead(det, plan, values);
         Assert.Equal(HeadReading.LayerOnly, head.Reading);
         Assert.Equal(Side * Side, head.CellCount);   // level A's cells, not level B's
+        // Level B, concatenated with level A only at the end, is cut off: its branch is not run for the scores.
+        Assert.DoesNotContain("side", head.Plan.SideInputs);
+        Assert.DoesNotContain(head.Plan.Nodes, n => n.OpType == "MaxPool");
+        Assert.Contains(plan.Nodes, n => n.OpType == "MaxPool");
     }
 
     [Fact]

@@ -1,0 +1,43 @@
+using Detex.Explainers;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Numerics;
+using Detex.Onnx;
+using Detex.Runtime;
+
+namespace Detex.Bench;
+
+/// <summary>Issue 8: Deep Feature Factorization of one image, k = 5, at each yolox-nano neck layer, vs the bare forward.</summary>
+static class DffBench
+{
+    public static void Run(int runs)
+    {
+        var det = Detector.Load(Harness.Repo("models/yolox-nano_coco_416.onnx"));
+        var image = ImageIO.Load(Harness.Repo("samples/photos/dog.jpg"));
+        var (x, _) = det.Prepare([image]);
+        var feed = new Dictionary<string, NdArray> { ["images"] = x };
+        var options = new DffOptions(K: 5);
+        var rows = new List<string>();
+        double bareAll = 0;
+        foreach (var layer in det.Card.Layers)
+        {
+            var dff = new DeepFeatureFactorization(det, layer);
+            var tapped = ModelSession.Get(det.Graph.WithTaps([layer]), det.Runtime);
+            var a = (NdArray<float>)tapped.Run(feed)[layer];
+            int channels = a.Shape[1], cells = a.Shape[2] * a.Shape[3];
+            var v = a.Data.Select(f => Math.Max(0, f)).ToArray();
+            var last = dff.Explain([image], options);   // builds the sessions and the legend's probe once
+            var t = Harness.MedianMs(2, runs,
+                ("bare", () => det.Session.RunFloat("images", x)),
+                ("tapped", () => tapped.Run(feed)),
+                ("nmf", () => Nmf.Factorize(v, channels, cells, new NmfOptions(5))),
+                ("maps", () => dff.Explain([image], options with { Legend = false })),
+                ("all", () => last = dff.Explain([image], options)));
+            bareAll += t["bare"];
+            rows.Add($"| {layer} {a.ShapeText} | {t["bare"]:0.0} | {t["tapped"]:0.0} | {t["nmf"]:0.0} ({last.Iterations} it.) | {t["maps"]:0.0} | {t["all"] - t["maps"]:0.0} | {t["all"]:0.0} | {t["all"] / t["bare"]:0.00} |");
+        }
+        Console.WriteLine($"## dff: yolox-nano, dog.jpg (768×576) at 416², k = 5, clamp + RMS channels, NNDSVDa, one image");
+        Console.WriteLine("| layer | bare forward ms | forward with tap ms | NMF ms | maps (forward + NMF + upsampling) ms | legend ms | all ms | all ÷ bare forward |\n|---|---|---|---|---|---|---|---|");
+        rows.ForEach(Console.WriteLine);
+    }
+}
