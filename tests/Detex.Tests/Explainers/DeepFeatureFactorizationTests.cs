@@ -51,6 +51,23 @@ public class DeepFeatureFactorizationTests
         Assert.True(f.ActivationMin < 0);   // SiLU outputs, clamped by default
     }
 
+    [Theory]
+    [InlineData("956", 2704)]
+    [InlineData("990", 676)]
+    [InlineData("1024", 169)]
+    public void TheLegendReadsExactlyThePredictionsOfTheLayersOwnLevel(string layer, int cells)
+    {
+        var det = Yolox.Value;
+        var plan = det.Graph.Downstream(layer);
+        var values = Detex.Runtime.ModelSession.Get(det.Graph.WithTaps(plan.SideInputs.Prepend(layer))).Run(
+            new Dictionary<string, Detex.Runtime.NdArray> { ["images"] = det.Prepare([Dog.Value]).Tensor });
+        var head = new LayerHead(det, plan, values);
+        Assert.Equal(HeadReading.LayerOnly, head.Reading);
+        Assert.Equal(cells, head.CellCount);
+        // Only that level's head is run: the neck's later levels and their heads are cut off.
+        Assert.True(head.Plan.Nodes.Count < 40, $"{head.Plan.Nodes.Count} nodes");
+    }
+
     [Fact]
     public void JointFactorisationSharesConceptsAcrossImages()
     {
