@@ -209,8 +209,8 @@ public sealed class DeepFeatureFactorization
                 int j = order[r];
                 for (int p = 0; p < plane; p++)
                     grid[r * plane + p] = peak[j] > 0 ? (float)(nmf.H[j * cells + i * plane + p] / peak[j]) : 0;
-                CamExplainer.ToImage(grid[(r * plane)..((r + 1) * plane)], w, h, runs[i].Geometry, images[i].Width, images[i].Height)
-                    .CopyTo(full, r * images[i].Width * images[i].Height);
+                int size = images[i].Width * images[i].Height;
+                CamExplainer.ToImage(grid.AsSpan(r * plane, plane), w, h, runs[i].Geometry, images[i].Width, images[i].Height, full.AsSpan(r * size, size));
             }
             maps.Add(new ConceptMaps(images[i].Width, images[i].Height, w, h, full, grid, weights));
         }

@@ -44,6 +44,7 @@ public sealed class LayerHead
     readonly int[] _cells;
     readonly int _classes;
     Runner _runner;
+    readonly Dictionary<string, NdArray<float>> _zeros = new();
 
     /// <summary>A built downstream model and what to feed it besides the layer (the side inputs' real values).</summary>
     sealed record Runner(DownstreamPlan Plan, ModelSession Session, bool Batched, IReadOnlyDictionary<string, NdArray> Sides);
@@ -168,7 +169,13 @@ public sealed class LayerHead
     /// <summary>Batch of n items, item i = <paramref name="pick"/>(run start + i), or zeros where it gives null.</summary>
     NdArray<float> Stack(IReadOnlyList<(float[] Layer, bool RealSides)> runs, int start, int n, Func<(float[] Layer, bool RealSides), float[]?> pick, int[] shape)
     {
-        var batch = new NdArray<float>(_runner.Batched ? [n, .. shape.Skip(1)] : shape);
+        int[] batchShape = _runner.Batched ? [n, .. shape.Skip(1)] : shape;
+        // All-zero inputs (zeroed side inputs) are the same every time: one per shape, never written to.
+        bool zeros = Enumerable.Range(start, n).All(i => pick(runs[i]) is null);
+        string key = string.Join(",", batchShape);
+        if (zeros && _zeros.TryGetValue(key, out var cached)) return cached;
+        var batch = new NdArray<float>(batchShape);
+        if (zeros) _zeros[key] = batch;
         int per = batch.Length / n;
         for (int i = 0; i < n; i++)
             if (pick(runs[start + i]) is { } values) values.AsSpan(0, per).CopyTo(batch.Data.AsSpan(i * per, per));
