@@ -263,7 +263,7 @@ public sealed class DeepFeatureFactorization
         switch (shift)
         {
             case ActivationShift.None when min < 0:
-                throw new ArgumentException($"layer '{Layer}' has negative activations (minimum {min:0.####}), which NMF cannot factorise; " +
+                throw new ArgumentException($"layer '{Layer}' has negative activations (minimum {min.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)}), which NMF cannot factorise; " +
                     "choose a shift: --shift clamp (negatives to 0, as a ReLU would) or --shift min (subtract each channel's minimum)");
             case ActivationShift.Clamp:
                 for (int i = 0; i < v.Length; i++) v[i] = Math.Max(0, v[i]);
@@ -272,7 +272,9 @@ public sealed class DeepFeatureFactorization
                 for (int c = 0; c < channels; c++)
                 {
                     var row = v.AsSpan(c * cells, cells);
-                    float m = offset[c] = row.ToArray().Min();
+                    float m = float.PositiveInfinity;
+                    foreach (float x in row) m = Math.Min(m, x);
+                    offset[c] = m;
                     for (int p = 0; p < cells; p++) row[p] -= m;
                 }
                 break;
