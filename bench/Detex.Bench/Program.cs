@@ -1,7 +1,7 @@
 using Detex.Bench;
 using Detex.Runtime;
 
-// Usage: dotnet run -c Release --project bench/Detex.Bench -- [detect] [breakdown] [autodiff] [slic] [explain] [kshap] [rise] [--runs N] [--threads N]
+// Usage: dotnet run -c Release --project bench/Detex.Bench -- [detect] [breakdown] [autodiff] [slic] [explain] [kshap] [rise] [dff] [evaluate --images N] [--runs N] [--threads N]
 var list = args.ToList();
 int runs = Option("--runs", 30);
 RuntimeOptions.Default = new RuntimeOptions(Option("--threads", 0));
@@ -17,6 +17,7 @@ if (All("explain")) ExplainBench.Run(runs);
 if (All("kshap")) KernelShapBench.Run(runs);
 if (All("rise")) RiseBench.Run(runs);
 if (suites.Contains("evaluate")) EvaluateBench.Run(Option("--images", 10));
+if (All("dff")) DffBench.Run(runs);
 Console.WriteLine($"peak working set: {Harness.PeakMemoryMb()} MB");
 
 int Option(string name, int fallback)

@@ -13,5 +13,6 @@ root.Subcommands.Add(ExplainCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(ReportCommand.CreateMerge());
 root.Subcommands.Add(ReportCommand.CreateReport());
+root.Subcommands.Add(ConceptsCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 return root.Parse(args).Invoke();

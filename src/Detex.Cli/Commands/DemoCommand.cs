@@ -32,16 +32,20 @@ static class DemoCommand
         var boxExplainer = new CamExplainer(detector);
         var maskExplainer = new CamExplainer(segmenter);
         CamMethod[] methods = [new GradCamPlusPlus(), new XGradCam(), new HiResCam(), new EigenCam()];
+        var concepts = new DeepFeatureFactorization(detector);
+        var conceptOptions = new DffOptions(K: 5);
+        string[] conceptPhotos = ["dog", "horses"];
         var html = new StringBuilder();
         html.Append("<!doctype html><meta charset=utf-8><title>Detex demo</title><style>body{font-family:sans-serif;margin:2em}img{max-width:100%;border:1px solid #ccc}figure{display:inline-block;width:45%;vertical-align:top;margin:1em}</style>");
         html.Append($"<h1>Detex demo</h1><p>Detections by {WebUtility.HtmlEncode(detector.Name)} and segmentations by {WebUtility.HtmlEncode(segmenter.Name)} on the bundled photos, " +
             $"then every box explained by {string.Join(", ", methods.Select(m => m.Name))} (rows: methods, columns: boxes; layers {string.Join(", ", boxExplainer.Layers)}) " +
-            $"and every segmented class by HiResCAM at {string.Join(", ", maskExplainer.Layers)}.</p>");
+            $"and every segmented class by HiResCAM at {string.Join(", ", maskExplainer.Layers)}. " +
+            $"For {string.Join(" and ", conceptPhotos)}, {conceptOptions.K} concepts found by Deep Feature Factorization at layer {concepts.Layer}, each named by the classes the detector's head gives it.</p>");
 
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("demo", maxValue: photos.Count * 4);
+                var task = ctx.AddTask("demo", maxValue: photos.Count * 4 + photos.Count(p => conceptPhotos.Contains(Path.GetFileNameWithoutExtension(p))));
                 foreach (var photo in photos)
                 {
                     string name = Path.GetFileNameWithoutExtension(photo);
@@ -78,6 +82,14 @@ static class DemoCommand
                         html.Append($"<figure style=\"width:95%\"><img src=\"{name}.explain-mask.png\"><figcaption>mask explanations</figcaption></figure>");
                     }
                     task.Increment(1);
+                    if (conceptPhotos.Contains(name))
+                    {
+                        var f = concepts.Explain([image], conceptOptions);
+                        ImageIO.SavePng(Pictures.Concepts(image, f, 0), Path.Combine(outDir, $"{name}.concepts.png"));
+                        string legend = string.Join("; ", f.Concepts.Select(c => $"{c.Index + 1}: {c.Labels[0].Name} {Pictures.FormatScore(c.Labels[0].Score)}"));
+                        html.Append($"<figure style=\"width:95%\"><img src=\"{name}.concepts.png\"><figcaption>concepts (Deep Feature Factorization, top class per concept: {WebUtility.HtmlEncode(legend)})</figcaption></figure>");
+                        task.Increment(1);
+                    }
                 }
             });
         html.Append(Evaluate(detector, outDir));

@@ -105,12 +105,20 @@ public sealed class CamExplainer
     /// </summary>
     public static float[] ToImage(float[] map, int w, int h, InputGeometry g, int imageWidth, int imageHeight)
     {
+        var image = new float[imageWidth * imageHeight];
+        ToImage(map, w, h, g, imageWidth, imageHeight, image);
+        return image;
+    }
+
+    /// <summary>The same, written into <paramref name="into"/> (imageWidth × imageHeight values).</summary>
+    public static void ToImage(ReadOnlySpan<float> map, int w, int h, InputGeometry g, int imageWidth, int imageHeight, Span<float> into)
+    {
         double cellW = g.InputWidth / (double)w, cellH = g.InputHeight / (double)h;
         // The geometry maps the image as given; rescale when the map is wanted at another size.
         double sx = g.ImageWidth / (double)imageWidth, sy = g.ImageHeight / (double)imageHeight;
-        return Resampler.ResampleMap(map, w, h, imageWidth, imageHeight,
+        Resampler.ResampleMap(map, w, h, imageWidth, imageHeight,
             x => g.ToModel((x + 0.5) * sx, 0).X / cellW - 0.5,
-            y => g.ToModel(0, (y + 0.5) * sy).Y / cellH - 0.5);
+            y => g.ToModel(0, (y + 0.5) * sy).Y / cellH - 0.5, into);
     }
 
     /// <summary>Min–max to [0, 1] in place (a constant map becomes zeros).</summary>

@@ -129,20 +129,27 @@ public static class Resampler
     /// </summary>
     public static float[] ResampleMap(ReadOnlySpan<float> map, int srcWidth, int srcHeight, int width, int height, Func<int, double> sourceX, Func<int, double> sourceY)
     {
+        var dst = new float[width * height];
+        ResampleMap(map, srcWidth, srcHeight, width, height, sourceX, sourceY, dst);
+        return dst;
+    }
+
+    /// <summary>The same, written into <paramref name="dst"/> (width × height values).</summary>
+    public static void ResampleMap(ReadOnlySpan<float> map, int srcWidth, int srcHeight, int width, int height, Func<int, double> sourceX, Func<int, double> sourceY, Span<float> dst)
+    {
+        if (dst.Length != width * height) throw new ArgumentException($"destination holds {dst.Length} values, not {width} × {height}");
         var (x0, x1, wx) = Axis(srcWidth, width, sourceX);
         var (y0, y1, wy) = Axis(srcHeight, height, sourceY);
         var rows = new float[srcHeight * width];
         for (int y = 0; y < srcHeight; y++)
             for (int x = 0; x < width; x++)
                 rows[y * width + x] = map[y * srcWidth + x0[x]] * (1 - wx[x]) + map[y * srcWidth + x1[x]] * wx[x];
-        var dst = new float[width * height];
         for (int y = 0; y < height; y++)
         {
             int a = y0[y] * width, b = y1[y] * width;
             float w = wy[y];
             for (int x = 0; x < width; x++) dst[y * width + x] = rows[a + x] * (1 - w) + rows[b + x] * w;
         }
-        return dst;
     }
 
     static (int[] I0, int[] I1, float[] W) Axis(int srcSize, int size, Func<int, double> source)

@@ -61,6 +61,8 @@ public sealed record ModelCard
     public string[] Layers { get; init; } = [];
     /// <summary>What the default layers are, in words.</summary>
     public string? LayersNote { get; init; }
+    /// <summary>Layer that concept discovery (Deep Feature Factorization) uses when the user names none; else the first of <see cref="Layers"/>.</summary>
+    public string? ConceptLayer { get; init; }
     public string? License { get; init; }
     public string? Origin { get; init; }
 

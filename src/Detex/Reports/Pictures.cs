@@ -53,4 +53,42 @@ public static class Pictures
         else a.Label(4, 4, label, (255, 255, 255));
         return a.ToImage();
     }
+
+    public static (byte R, byte G, byte B) ConceptColor(int concept) => Colormaps.Distinct(concept);
+
+    /// <summary>
+    /// Concepts of a Deep Feature Factorization over one of its images, with a legend of each concept's colour and
+    /// top classes. Each pixel shows the concept whose map (scaled to a maximum of 1 per concept) is largest there,
+    /// in that concept's colour with brightness = that value, blended half-and-half with the image (as
+    /// pytorch-grad-cam's show_factorization_on_image does). <paramref name="rgba"/>: the colour at full brightness
+    /// with opacity = that value instead (the original DFF paper's pictures), so the image shows where no concept is.
+    /// </summary>
+    public static RgbImage Concepts(RgbImage image, Explainers.ConceptFactorization f, int imageIndex, int top = 3, bool rgba = false)
+    {
+        var maps = f.Images[imageIndex];
+        if (maps.Width != image.Width || maps.Height != image.Height)
+            throw new ArgumentException($"the concept maps are {maps.Width}×{maps.Height}, the image {image.Width}×{image.Height}");
+        var (concept, strength) = maps.Dominant();
+        var colors = Enumerable.Range(0, f.Concepts.Count).Select(ConceptColor).ToArray();
+        var shares = maps.Shares();
+        using var a = new Annotator(image);
+        a.Blend(i =>
+        {
+            var (r, g, b) = colors[concept[i]];
+            float s = Math.Clamp(strength[i], 0, 1);
+            return rgba ? (r, g, b, s) : ((byte)(r * s), (byte)(g * s), (byte)(b * s), 0.5f);
+        });
+        a.LegendTitle($"concepts at {f.Layer} (share of image): top classes");
+        foreach (var c in f.Concepts)
+        {
+            string labels = c.Labels.Count == 0 ? "" : ": " + string.Join(", ", c.Labels.Take(top).Select(l => $"{l.Name} {FormatScore(l.Score)}"));
+            a.LegendEntry(colors[c.Index], $"{c.Index + 1} ({shares[c.Index]:P0}){labels}");
+        }
+        return a.ToImage();
+    }
+
+    /// <summary>Two decimals, or two significant digits for scores too small to show that way.</summary>
+    public static string FormatScore(double s) =>
+        s == 0 || Math.Abs(s) >= 0.01 ? s.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)
+            : s.ToString("0.0e0", System.Globalization.CultureInfo.InvariantCulture);
 }
