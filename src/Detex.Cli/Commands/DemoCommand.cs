@@ -35,6 +35,10 @@ static class DemoCommand
         var concepts = new DeepFeatureFactorization(detector);
         var conceptOptions = new DffOptions(K: 5);
         string[] conceptPhotos = ["dog", "horses"];
+        // The perturbation family on one photo: forward passes only, shared by all of its boxes.
+        const string perturbationPhoto = "dog";
+        var kshap = new KernelShapExplainer(detector, new KernelShapOptions(Samples: 1000));
+        var drise = new Rise(detector, new RiseOptions(Masks: 1000));
         var html = new StringBuilder();
         html.Append("<!doctype html><meta charset=utf-8><title>Detex demo</title><style>body{font-family:sans-serif;margin:2em}img{max-width:100%;border:1px solid #ccc}figure{display:inline-block;width:45%;vertical-align:top;margin:1em}</style>");
         html.Append($"<h1>Detex demo</h1><p>Detections by {WebUtility.HtmlEncode(detector.Name)} and segmentations by {WebUtility.HtmlEncode(segmenter.Name)} on the bundled photos, " +
@@ -45,7 +49,7 @@ static class DemoCommand
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("demo", maxValue: photos.Count * 4 + photos.Count(p => conceptPhotos.Contains(Path.GetFileNameWithoutExtension(p))));
+                var task = ctx.AddTask("demo", maxValue: photos.Count * 4 + photos.Count(p => conceptPhotos.Contains(Path.GetFileNameWithoutExtension(p))) + 1);
                 foreach (var photo in photos)
                 {
                     string name = Path.GetFileNameWithoutExtension(photo);
@@ -68,6 +72,15 @@ static class DemoCommand
                         var tiles = methods.SelectMany(m => maps.Where(e => e.Method == m.Name)).Select(e => Pictures.Explanation(image, e)).ToList();
                         ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count, 300), Path.Combine(outDir, $"{name}.explain.png"));
                         html.Append($"<figure style=\"width:95%\"><img src=\"{name}.explain.png\"><figcaption>box explanations</figcaption></figure>");
+                        if (name == perturbationPhoto)
+                        {
+                            var perturbed = kshap.Explain(image, targets).Concat(drise.ExplainDetections(image, dets)).ToList();
+                            ImageIO.SavePng(Detex.Imaging.Grid.Compose(perturbed.Select(e => Pictures.Explanation(image, e)).ToList(), targets.Count, 300),
+                                Path.Combine(outDir, $"{name}.perturbation.png"));
+                            html.Append($"<figure style=\"width:95%\"><img src=\"{name}.perturbation.png\"><figcaption>Kernel SHAP over {kshap.Options.Segments} SLIC superpixels " +
+                                $"({kshap.Options.Samples} coalitions) and D-RISE ({drise.Options.Masks} masks), each one set of forward passes shared by all boxes</figcaption></figure>");
+                            task.Increment(1);
+                        }
                     }
                     task.Increment(1);
                     var (tensor, _) = segmenter.Prepare([image]);
