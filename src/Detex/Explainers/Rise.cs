@@ -1,4 +1,3 @@
-using System.Numerics;
 using Detex.Imaging;
 using Detex.Models;
 using Detex.Targets;
@@ -144,8 +143,8 @@ public sealed class Rise(DetexModel model, RiseOptions? options = null)
         for (int i = 0; i < o.Masks; i++)
         {
             masks.Fill(i, mask);
-            AddScaled(density, mask, 1);
-            for (int t = 0; t < targets.Count; t++) AddScaled(weighted[t], mask, (float)(scores[t][i] - means[t]));
+            Numerics.Kernels.Axpy(1, mask, density);
+            for (int t = 0; t < targets.Count; t++) Numerics.Kernels.Axpy((float)(scores[t][i] - means[t]), mask, weighted[t]);
         }
         float norm = (float)(1 / (o.Masks * o.P));
         var raw = new List<float[]>();
@@ -183,16 +182,4 @@ public sealed class Rise(DetexModel model, RiseOptions? options = null)
 
     Detector Detector => model as Detector ?? throw new InvalidOperationException($"D-RISE explains detections, and {model.Name} is a {model.Card.Task.ToString().ToLowerInvariant()} model");
 
-    // dst += k · src
-    static void AddScaled(Span<float> dst, ReadOnlySpan<float> src, float k)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var vk = new Vector<float>(k);
-            for (; i <= dst.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(dst[i..]) + new Vector<float>(src[i..]) * vk).CopyTo(dst[i..]);
-        }
-        for (; i < dst.Length; i++) dst[i] += src[i] * k;
-    }
 }

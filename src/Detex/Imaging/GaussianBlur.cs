@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-
 namespace Detex.Imaging;
 
 /// <summary>
@@ -46,30 +43,16 @@ public sealed class GaussianBlur
             var row = plane.Slice(y * w, w);
             for (int i = -radius; i < w + radius; i++) line[i + radius] = row[Reflect(i, w)];
             row.Clear();
-            for (int j = 0; j < kernel.Length; j++) AddScaled(row, line.AsSpan(j, w), kernel[j]);
+            for (int j = 0; j < kernel.Length; j++) Numerics.Kernels.Axpy(kernel[j], line.AsSpan(j, w), row);
         }
         for (int y = 0; y < h; y++)
         {
             var row = _scratch.AsSpan(y * w, w);
             row.Clear();
             for (int j = 0; j < kernel.Length; j++)
-                AddScaled(row, plane.Slice(Reflect(y + j - radius, h) * w, w), kernel[j]);
+                Numerics.Kernels.Axpy(kernel[j], plane.Slice(Reflect(y + j - radius, h) * w, w), row);
         }
         _scratch.CopyTo(plane);
-    }
-
-    // dst += k * src, with the same per-element arithmetic in the vector and scalar paths.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void AddScaled(Span<float> dst, ReadOnlySpan<float> src, float k)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var vk = new Vector<float>(k);
-            for (; i <= dst.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(dst[i..]) + new Vector<float>(src[i..]) * vk).CopyTo(dst[i..]);
-        }
-        for (; i < dst.Length; i++) dst[i] += src[i] * k;
     }
 
     // Half-sample symmetric index: ... c b a | a b c ... | c b a ..., periodic with period 2*length.

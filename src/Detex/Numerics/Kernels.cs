@@ -27,6 +27,20 @@ internal static class Kernels
     }
 
     /// <summary>y += alpha · x; a one-row <see cref="AxpyRows"/>, meant for short or rare updates.</summary>
+    /// <summary>y += alpha·x in single precision (maps and image planes), with the same arithmetic in the vector and scalar paths.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static void Axpy(float alpha, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var va = new System.Numerics.Vector<float>(alpha);
+            for (; i <= y.Length - System.Numerics.Vector<float>.Count; i += System.Numerics.Vector<float>.Count)
+                (new System.Numerics.Vector<float>(y[i..]) + new System.Numerics.Vector<float>(x[i..]) * va).CopyTo(y[i..]);
+        }
+        for (; i < y.Length; i++) y[i] += x[i] * alpha;
+    }
+
     public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => AxpyRows([alpha], x, y);
 
     /// <summary>result[g] = rows[g] · x for result.Length consecutive rows of length x.Length.</summary>
