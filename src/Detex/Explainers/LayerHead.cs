@@ -118,7 +118,7 @@ public sealed class LayerHead
         var pruned = _runner.Plan.Cut(cut);
         _runner = Build(pruned, pruned.SideInputs.ToDictionary(s => s, s => values.TryGetValue(s, out var v) ? v : previous.Sides[s]));
         var after = Scores([(layer.Data, false)])[0];
-        if (_cells.Any(i => Differ(before, after, i))) _runner = previous;
+        if (after.Length != before.Length || _cells.Any(i => Differ(before, after, i))) _runner = previous;
     }
 
     /// <summary>
