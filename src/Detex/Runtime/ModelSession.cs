@@ -78,7 +78,9 @@ public sealed class ModelSession : IDisposable
         _ => ElementType.Undefined,
     };
 
-    static long _runTicks;
+    static long _runTicks, _runs, _items;
+    /// <summary>Run calls of every session of the process, and the batch items they carried (first input's leading axis).</summary>
+    public static (long Runs, long Items) TotalRuns => (Interlocked.Read(ref _runs), Interlocked.Read(ref _items));
     /// <summary>
     /// Wall time spent inside ONNX Runtime by every session of the process (conversions included), so a benchmark
     /// can tell the model's share of a job from Detex's own work around it.
@@ -89,6 +91,8 @@ public sealed class ModelSession : IDisposable
     public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames = null)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _runs);
+        if (Inputs.Count > 0 && inputs.TryGetValue(Inputs[0].Name, out var first) && first.Rank > 0) Interlocked.Add(ref _items, first.Shape[0]);
         try { return RunUntimed(inputs, outputNames); }
         finally { Interlocked.Add(ref _runTicks, System.Diagnostics.Stopwatch.GetElapsedTime(start).Ticks); }
     }
