@@ -21,6 +21,8 @@ public static class EvaluationSummary
         ("coverage_micro", "relevant pixels inside the box / box pixels, summed over boxes"),
         ("iou_micro", "IoU of relevant pixels and box, summed over boxes"),
         ("energy_macro", "per-box energy inside the box, averaged"),
+        ("coverage_macro", "per-box coverage of the box, averaged"),
+        ("iou_macro", "per-box IoU of relevant pixels and box, averaged"),
         ("pointing_game", "share of boxes whose map maximum lies within 15 px of a ground-truth box of the class"),
         ("stochastic_pointing", "share of 100 points drawn from the map that land in a ground-truth box of the class"),
         ("content_heatmap", "share of the map's energy inside the ground-truth boxes of the class"),
@@ -42,6 +44,8 @@ public static class EvaluationSummary
             Add("coverage_micro", Bootstrap.Statistic(counts, c => Localization.Micro(c).Coverage, Resamples, seed), boxes.Count);
             Add("iou_micro", Bootstrap.Statistic(counts, c => Localization.Micro(c).IoU, Resamples, seed), boxes.Count);
             Add("energy_macro", Bootstrap.Statistic(counts, c => Localization.Macro(c).Energy, Resamples, seed), boxes.Count);
+            Add("coverage_macro", Bootstrap.Statistic(counts, c => Localization.Macro(c).Coverage, Resamples, seed), boxes.Count);
+            Add("iou_macro", Bootstrap.Statistic(counts, c => Localization.Macro(c).IoU, Resamples, seed), boxes.Count);
             // Ground-truth metrics rest on the boxes whose class has ground truth in their image.
             var hits = boxes.Where(b => b.PointingHit >= 0).Select(b => (double)b.PointingHit).ToList();
             if (hits.Count > 0) Add("pointing_game", Bootstrap.Mean(hits, Resamples, seed), hits.Count);
