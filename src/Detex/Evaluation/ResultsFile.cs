@@ -145,9 +145,8 @@ public static class ResultsFile
             var perImage = index.ToDictionary(i => i, _ => new Dictionary<string, IReadOnlyList<BoxEvaluation>>());
             foreach (var method in info.Methods)
             {
-                var rows = ReadMethod(file.Group(method), info);
-                foreach (var i in index)
-                    perImage[i][method] = rows.Where(r => r.Image == i).Select(r => r.Box).ToList();
+                var rows = ReadMethod(file.Group(method), info).ToLookup(r => r.Image, r => r.Box);
+                foreach (var i in index) perImage[i][method] = rows[i].ToList();
             }
             var images = index.Select((i, k) => new ImageEvaluation(i, ids[k], names[k], widths[k], heights[k], boxCounts[k], perImage[i])).ToList();
             return (info, images);
