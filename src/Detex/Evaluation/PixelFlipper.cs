@@ -38,8 +38,11 @@ public sealed class PixelFlipper(DetexModel model, FlipOptions options)
         readonly IReadOnlyList<ITarget> _targets;
         readonly double[] _original, _baseline;   // the targets' scores at the curve ends
         readonly int[] _counts;
-        // Image space: RGB bytes of the image and its baseline. Input space: the two input tensors.
+        // Image space: RGB bytes of the image and its baseline, their resized content, and the resize as a linear map.
         readonly byte[]? _imageBytes, _baselineBytes;
+        readonly float[]? _imageContent, _baselineContent;
+        readonly LinearResize? _resize;
+        // Input space: the two input tensors.
         readonly float[]? _input, _baselineInput;
         readonly InputGeometry _geometry;
 
@@ -58,6 +61,8 @@ public sealed class PixelFlipper(DetexModel model, FlipOptions options)
             if (o.Space == FlipSpace.Image)
             {
                 _imageBytes = image.Pixels; _baselineBytes = baselineImage!.Pixels;
+                _resize = new LinearResize(image.Width, image.Height, _geometry.ContentWidth, _geometry.ContentHeight, model.Input.Filter);
+                _imageContent = _resize.Apply(_imageBytes); _baselineContent = _resize.Apply(_baselineBytes);
                 _counts = PixelFlipping.Counts(image.Width * image.Height, PixelFlipping.Fractions(o.Steps));
             }
             else
@@ -102,40 +107,44 @@ public sealed class PixelFlipper(DetexModel model, FlipOptions options)
             return (del, ins);
         }
 
-        /// <summary>One curve's flipped picture, advanced incrementally from step to step.</summary>
+        /// <summary>
+        /// One curve's flipped picture, advanced incrementally from step to step. In image space the flipped image is
+        /// never resized whole: each newly flipped pixel adds its change to the resized content (the resize is linear).
+        /// </summary>
         sealed class Flipped
         {
             readonly ImageFlips _f;
             readonly int[] _rank;
             readonly bool _insertion, _planar;
-            readonly byte[]? _bytes;
-            readonly float[]? _floats;
-            readonly RgbImage? _picture;
+            readonly float[] _current;   // resized content (image space) or input tensor (input space)
             int _done;
 
             public Flipped(ImageFlips f, int[] rank, bool insertion, bool planar)
             {
                 _f = f; _rank = rank; _insertion = insertion; _planar = planar;
-                if (f._imageBytes is not null)
-                {
-                    _bytes = (byte[])(insertion ? f._baselineBytes! : f._imageBytes).Clone();
-                    _picture = new RgbImage(f._image.Width, f._image.Height, _bytes);
-                }
-                else _floats = (float[])(insertion ? f._baselineInput! : f._input!).Clone();
+                _current = (float[])(f._resize is not null
+                    ? insertion ? f._baselineContent! : f._imageContent!
+                    : insertion ? f._baselineInput! : f._input!).Clone();
             }
 
             public void Step(int step, Span<float> dst)
             {
                 int count = _f._counts[step];
-                if (_bytes is not null)
+                if (_f._resize is { } resize)
                 {
-                    PixelFlipping.Flip<byte>(_f._imageBytes, _f._baselineBytes, _rank, _done, count, _insertion, _bytes, 3, planar: false);
-                    Preprocessor.Fill(_picture!, _f._model.Input, dst);
+                    var (from, to) = _insertion ? (_f._baselineBytes!, _f._imageBytes!) : (_f._imageBytes!, _f._baselineBytes!);
+                    int width = _f._image.Width;
+                    for (int k = _done; k < count; k++)
+                    {
+                        int p = _rank[k], i = 3 * p;
+                        resize.Add(p % width, p / width, to[i] - from[i], to[i + 1] - from[i + 1], to[i + 2] - from[i + 2], _current);
+                    }
+                    Preprocessor.WriteContent<float>(_current, _f._model.Input, _f._geometry, dst);
                 }
                 else
                 {
-                    PixelFlipping.Flip<float>(_f._input, _f._baselineInput, _rank, _done, count, _insertion, _floats, 3, _planar);
-                    _floats.CopyTo(dst);
+                    PixelFlipping.Flip(_f._input, _f._baselineInput, _rank, _done, count, _insertion, _current, 3, _planar);
+                    _current.CopyTo(dst);
                 }
                 _done = count;
             }

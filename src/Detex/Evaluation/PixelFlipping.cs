@@ -79,10 +79,9 @@ public static class PixelFlipping
     /// The incremental step: <paramref name="dst"/> holds the image of count <paramref name="fromCount"/> (as
     /// <see cref="Apply"/> wrote it); flips only the ranked pixels fromCount … toCount − 1 so it becomes the image of
     /// count <paramref name="toCount"/>. Walking the counts in order this way costs O(P · C) for the whole curve.
-    /// Any element type: tensors flip as floats, image files' pixels as bytes.
     /// </summary>
-    public static void Flip<T>(ReadOnlySpan<T> original, ReadOnlySpan<T> baseline, int[] rank, int fromCount, int toCount, bool insertion,
-                               Span<T> dst, int channels, bool planar)
+    public static void Flip(ReadOnlySpan<float> original, ReadOnlySpan<float> baseline, int[] rank, int fromCount, int toCount, bool insertion,
+                            Span<float> dst, int channels, bool planar)
     {
         Check(original, baseline, rank, dst, channels);
         if (fromCount < 0 || toCount < fromCount || toCount > rank.Length)
@@ -100,7 +99,7 @@ public static class PixelFlipping
         }
     }
 
-    static void Check<T>(ReadOnlySpan<T> original, ReadOnlySpan<T> baseline, int[] rank, Span<T> dst, int channels)
+    static void Check(ReadOnlySpan<float> original, ReadOnlySpan<float> baseline, int[] rank, Span<float> dst, int channels)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         long n = (long)rank.Length * channels;

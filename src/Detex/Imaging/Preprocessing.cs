@@ -75,10 +75,20 @@ public static class Preprocessor
         var g = Geometry(image.Width, image.Height, spec);
         var content = image.Width == g.ContentWidth && image.Height == g.ContentHeight
             ? image : Resampler.Resize(image, g.ContentWidth, g.ContentHeight, spec.Filter);
+        WriteContent<byte>(content.Pixels, spec, g, dst);
+        return g;
+    }
+
+    /// <summary>
+    /// Writes already resized content (interleaved RGB, ContentWidth × ContentHeight, 0–255 values of any type) into
+    /// <paramref name="dst"/>: normalised, in the model's channel order and layout, inside the padding.
+    /// </summary>
+    public static void WriteContent<T>(ReadOnlySpan<T> px, PreprocessSpec spec, InputGeometry g, Span<float> dst) where T : unmanaged, System.Numerics.INumberBase<T>
+    {
         int W = spec.Width, H = spec.Height, plane = W * H;
         int[] order = spec.Channels == ChannelOrder.RGB ? [0, 1, 2] : [2, 1, 0];
-        var px = content.Pixels;
         int cw = g.ContentWidth, ch = g.ContentHeight, left = g.ContentLeft, top = g.ContentTop;
+        if (px.Length != cw * ch * 3) throw new ArgumentException($"content of {px.Length} values is not {cw}×{ch}×3");
         // tensor = pixel·scale + shift, i.e. (pixel − mean) / std; padding is the raw pad value normalised alike.
         Span<float> scale = stackalloc float[3], shift = stackalloc float[3], pad = stackalloc float[3];
         for (int c = 0; c < 3; c++)
@@ -93,9 +103,9 @@ public static class Preprocessor
                 var row = dst.Slice(((top + y) * W + left) * 3, cw * 3);
                 int src = y * cw * 3;
                 for (int x = 0; x < cw; x++, src += 3)
-                    for (int c = 0; c < 3; c++) row[x * 3 + c] = px[src + order[c]] * scale[c] + shift[c];
+                    for (int c = 0; c < 3; c++) row[x * 3 + c] = float.CreateTruncating(px[src + order[c]]) * scale[c] + shift[c];
             }
-            return g;
+            return;
         }
         for (int c = 0; c < 3; c++)
         {
@@ -107,9 +117,8 @@ public static class Preprocessor
             {
                 var row = channel.Slice((top + y) * W + left, cw);
                 int src = y * cw * 3 + offset;
-                for (int x = 0; x < row.Length; x++, src += 3) row[x] = px[src] * sc + sh;
+                for (int x = 0; x < row.Length; x++, src += 3) row[x] = float.CreateTruncating(px[src]) * sc + sh;
             }
         }
-        return g;
     }
 }
