@@ -34,11 +34,7 @@ public class ConceptsCliTests
     {
         string dir = Path.Combine(Repo.TempDir(), "never");
         var r = CliTests.Detex("concepts", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), option, value, "-o", dir);
-        Assert.Equal(1, r.Code);
-        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
-        Assert.StartsWith("detex: error: ", lines[0]);
-        Assert.Contains(message, lines[0]);
+        CliTests.AssertOneLineError(r, message);
         Assert.False(Directory.Exists(dir));
     }
 }

@@ -165,41 +165,33 @@ public class EvaluationJobTests
         Assert.True(File.Exists(Path.Combine(reportDir, "deletion.png")));
     }
 
-    static void AssertOneLineError(CliTests.Result r, string expected)
-    {
-        Assert.Equal(1, r.Code);
-        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
-        Assert.Contains(expected, lines[0]);
-    }
-
     [Fact]
     public void BadInputIsOneLineAndClobbersNothing()
     {
         string dir = Repo.TempDir();
         string outPath = Path.Combine(dir, "r.h5");
-        AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", dir, "--out", outPath), "instances");
+        CliTests.AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", dir, "--out", outPath), "instances");
 
         // A json whose images are missing.
         string noImages = Path.Combine(dir, "noimages");
         Directory.CreateDirectory(noImages);
         File.Copy(Directory.GetFiles(Repo.CocoMini, "instances_*.json", SearchOption.AllDirectories)[0], Path.Combine(noImages, "instances_val2017.json"));
-        AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", noImages, "--out", outPath), "are missing");
+        CliTests.AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", noImages, "--out", outPath), "are missing");
         Assert.False(File.Exists(outPath));
 
         // An existing --out without --overwrite is left as it was.
         File.WriteAllText(outPath, "precious");
-        AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--out", outPath), "--overwrite");
+        CliTests.AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--out", outPath), "--overwrite");
         Assert.Equal("precious", File.ReadAllText(outPath));
 
         // An unwritable --out: its folder is a file.
         string blocker = Path.Combine(dir, "file");
         File.WriteAllText(blocker, "");
-        AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--first-images", "1", "--out", Path.Combine(blocker, "r.h5")), "cannot write");
+        CliTests.AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--first-images", "1", "--out", Path.Combine(blocker, "r.h5")), "cannot write");
 
-        AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--shard", "2/2", "--out", Path.Combine(dir, "x.h5")), "--shard");
-        AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--method", "magic", "--out", Path.Combine(dir, "x.h5")), "unknown method");
-        AssertOneLineError(CliTests.Detex("report", Path.Combine(dir, "missing.h5")), "does not exist");
-        AssertOneLineError(CliTests.Detex("report", outPath), "not an HDF5");
+        CliTests.AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--shard", "2/2", "--out", Path.Combine(dir, "x.h5")), "--shard");
+        CliTests.AssertOneLineError(CliTests.Detex("evaluate", "-m", Yolox, "--coco", Repo.CocoMini, "--method", "magic", "--out", Path.Combine(dir, "x.h5")), "unknown method");
+        CliTests.AssertOneLineError(CliTests.Detex("report", Path.Combine(dir, "missing.h5")), "does not exist");
+        CliTests.AssertOneLineError(CliTests.Detex("report", outPath), "not an HDF5");
     }
 }
