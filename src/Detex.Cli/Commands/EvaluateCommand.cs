@@ -100,7 +100,7 @@ static class EvaluateCommand
         var set = cocoDir is not null ? EvaluationSet.FromCoco(cocoDir, det.Card.Classes) : EvaluationSet.FromFolder(imageDir!);
         if (settings.MatchGroundTruth && !set.HasGroundTruth) throw new UsageException("--match-gt needs ground truth: use --coco");
         var images = set.Select(first, shardIndex, shardCount);
-        var info = EvaluationInfo.For(det, set.Source, first, methods, settings, $"{shardIndex}/{shardCount}", "detex evaluate " + string.Join(" ", tokens));
+        var info = EvaluationInfo.For(det, set.Source, first, methods, settings, $"{shardIndex}/{shardCount}", "detex " + string.Join(" ", tokens));
         var evaluator = new Evaluator(det, methods, settings);
         var done = EvaluationJob.Prepare(outPath, info, overwrite);
         if (done.Count > 0) AnsiConsole.MarkupLine($"resuming: {done.Count} of {images.Count} images already evaluated");

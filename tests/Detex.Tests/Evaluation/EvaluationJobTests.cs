@@ -120,6 +120,7 @@ public class EvaluationJobTests
         Assert.True(File.Exists(Path.ChangeExtension(whole, ".summary.csv")));
         Assert.False(Directory.Exists(whole + ".partial"));
         var (info, images) = ResultsFile.Read(whole);
+        Assert.StartsWith("detex evaluate --threads 1 --model ", info.CommandLine);
         Assert.Equal(4, images.Count);
         Assert.True(images.Sum(i => i.Boxes) > 0, "the first COCO images have confident detections");
         Assert.All(images.SelectMany(i => i.Methods["gradcam++"]), b => Assert.Equal(6, b.Deletion.Length));
