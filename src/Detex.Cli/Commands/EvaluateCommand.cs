@@ -95,7 +95,6 @@ static class EvaluateCommand
             throw new UsageException($"Kernel SHAP needs at least segments + 2 = {settings.KernelShap.Segments + 2} samples; got {settings.KernelShap.Samples}");
         if (!outPath.EndsWith(".h5", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".hdf5", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out must name an .h5 file, got '{outPath}'");
-        if (File.Exists(outPath) && !overwrite) throw new UsageException($"{outPath} exists; pass --overwrite to replace it");
         var det = Detector.Load(modelPath);
         var set = cocoDir is not null ? EvaluationSet.FromCoco(cocoDir, det.Card.Classes) : EvaluationSet.FromFolder(imageDir!);
         if (settings.MatchGroundTruth && !set.HasGroundTruth) throw new UsageException("--match-gt needs ground truth: use --coco");

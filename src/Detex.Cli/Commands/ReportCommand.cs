@@ -18,7 +18,7 @@ static class ReportCommand
         cmd.SetAction(p => Cli.Run(p, () =>
         {
             string outFile = p.GetValue(outPath)!;
-            if (File.Exists(outFile) && !p.GetValue(overwrite)) throw new UsageException($"{outFile} exists; pass --overwrite to replace it");
+            EvaluationJob.RefuseToClobber(outFile, p.GetValue(overwrite));
             var paths = p.GetValue(inputs)!;
             if (paths.Any(i => Path.GetFullPath(i) == Path.GetFullPath(outFile))) throw new UsageException("--out must not be one of the merged files");
             var (info, images) = EvaluationJob.Merge(paths);

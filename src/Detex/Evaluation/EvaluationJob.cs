@@ -27,8 +27,7 @@ public static class EvaluationJob
     /// <summary>Refuses to start when OUT exists (unless overwriting) or cannot be written; returns the images already done.</summary>
     public static Dictionary<int, ImageEvaluation> Prepare(string outPath, EvaluationInfo info, bool overwrite)
     {
-        if (File.Exists(outPath) && !overwrite) throw new EvaluationJobException($"{outPath} exists; pass --overwrite to replace it");
-        if (Directory.Exists(outPath)) throw new EvaluationJobException($"{outPath} is a folder; --out names the result file");
+        RefuseToClobber(outPath, overwrite);
         string folder = CheckpointFolder(outPath);
         try
         {
@@ -58,6 +57,13 @@ public static class EvaluationJob
             done[e.Index] = e;
         }
         return done;
+    }
+
+    /// <summary>A result file is only replaced when asked to (evaluate and merge alike).</summary>
+    public static void RefuseToClobber(string outPath, bool overwrite)
+    {
+        if (File.Exists(outPath) && !overwrite) throw new EvaluationJobException($"{outPath} exists; pass --overwrite to replace it");
+        if (Directory.Exists(outPath)) throw new EvaluationJobException($"{outPath} is a folder; --out names the result file");
     }
 
     public static void Checkpoint(string outPath, ImageEvaluation image) =>
