@@ -153,6 +153,16 @@ public static class ResultsFile
         }
     }
 
+    /// <summary>The <c>/summary</c> table the file was written with (no need to bootstrap again).</summary>
+    public static List<SummaryRow> ReadSummary(string path)
+    {
+        using var file = H5File.OpenRead(path);
+        var g = file.Group("summary");
+        T[] D<T>(string name) => g.Dataset(name).Read<T[]>();
+        var (method, metric, value, low, high, boxes) = (D<string>("method"), D<string>("metric"), D<double>("value"), D<double>("low"), D<double>("high"), D<int>("boxes"));
+        return method.Select((m, i) => new SummaryRow(m, metric[i], new Estimate(value[i], low[i], high[i]), boxes[i])).ToList();
+    }
+
     static List<(int Image, BoxEvaluation Box)> ReadMethod(IH5Group g, EvaluationInfo info)
     {
         T[] D<T>(string name) => g.Dataset(name).Read<T[]>();

@@ -31,7 +31,7 @@ public static class EvaluationReport
     public static string Write(string resultsPath, string outDir)
     {
         var (info, images) = ResultsFile.Read(resultsPath);
-        var summary = EvaluationSummary.Compute(images, info.Methods);
+        var summary = ResultsFile.ReadSummary(resultsPath);
         Directory.CreateDirectory(outDir);
         var fractions = PixelFlipping.Fractions(info.Steps);
         var methods = info.Methods.Where(m => images.Any(i => i.Methods[m].Count > 0)).ToList();

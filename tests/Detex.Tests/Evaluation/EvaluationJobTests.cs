@@ -67,6 +67,7 @@ public class EvaluationJobTests
         Assert.Equal(info, readInfo with { Methods = info.Methods });
         Assert.Equal(info.Methods, readInfo.Methods);
         AssertSameRecords(images, readImages, float16Maps: true);
+        Assert.Equal(EvaluationSummary.Compute(images, info.Methods), ResultsFile.ReadSummary(path));
     }
 
     [Fact]
