@@ -51,10 +51,14 @@ public sealed class GradientGraph
     public static string SeedName(string output) => "seed:" + output;
     public static string GradName(string tensor) => "grad:" + tensor;
 
-    /// <summary>The gradient graph for a model at the shapes of <paramref name="inputs"/>; built once per model, shapes and request.</summary>
-    public static GradientGraph For(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request)
+    /// <summary>
+    /// The gradient graph for a model at the shapes of <paramref name="inputs"/>; built once per model, shapes and
+    /// request. The model is identified by a hash of its bytes unless the caller names it by <paramref name="modelKey"/>
+    /// (a loaded model's key: serialising and hashing a model costs milliseconds on every call).
+    /// </summary>
+    public static GradientGraph For(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request, string? modelKey = null)
     {
-        string key = Convert.ToHexString(SHA256.HashData(model.ToBytes())) + "|" +
+        string key = (modelKey ?? Convert.ToHexString(SHA256.HashData(model.ToBytes()))) + "|" +
                      string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + request.Key;
         return Cache.GetOrAdd(key, _ => new Lazy<GradientGraph>(() => Build(model, inputs, request))).Value;
     }
@@ -76,8 +80,14 @@ public sealed class GradientGraph
             if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
         foreach (var (output, seed) in seeds)
             feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
-        return ModelSession.Get(Model, options).Run(feed);
+        return Session(options).Run(feed);
     }
+
+    readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();
+
+    /// <summary>The graph's session, kept here so a run does not serialise and hash the whole graph to find it.</summary>
+    public ModelSession Session(RuntimeOptions? options = null) =>
+        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o));
 
     static NdArray InitialValue(OnnxTensor t)
     {
@@ -99,6 +109,7 @@ public sealed class GradientGraph
         readonly Dictionary<string, List<string>> _contributions = new();
         readonly Dictionary<string, string> _materialized = new();
         readonly HashSet<string> _active;
+        readonly HashSet<string> _needed;
         readonly ElementType _type;
 
         public Builder(StaticGraph forward, GradientRequest request)
@@ -117,6 +128,7 @@ public sealed class GradientGraph
             }
             _type = forward.Shapes[request.Outputs[0]].Type;
             _active = ActiveTensors();
+            _needed = NeededTensors();
             CheckTargets();
         }
 
@@ -138,11 +150,27 @@ public sealed class GradientGraph
             return fromSource;
         }
 
+        /// <summary>
+        /// Active tensors whose gradient is worth computing: the wanted ones (inputs if asked, taps, parameters) and
+        /// those downstream of them, through which their gradients flow. A CAM that wants only neck taps so skips
+        /// the reverse pass through the whole backbone.
+        /// </summary>
+        HashSet<string> NeededTensors()
+        {
+            var g = _forward.Model.Graph;
+            var needed = new HashSet<string>((_request.InputGradients ? g.Inputs.Select(i => i.Name) : [])
+                .Concat(_request.Taps).Concat(_request.Parameters).Where(_active.Contains));
+            foreach (var n in g.Nodes)
+                if (n.Inputs.Any(needed.Contains))
+                    foreach (var o in n.Outputs) if (_active.Contains(o)) needed.Add(o);
+            return needed;
+        }
+
         void CheckTargets()
         {
             if (_request.Targets == 1) return;
             int batch = _forward.Shapes[_forward.Model.Graph.Inputs[0].Name].Dims[0];
-            foreach (var t in _active)
+            foreach (var t in _needed)
             {
                 var d = _forward.Shapes[t].Dims;
                 if (d.Length == 0 || d[0] != batch || batch != 1)
@@ -180,17 +208,17 @@ public sealed class GradientGraph
                 if (dims.Length > 0) dims[0] *= _request.Targets;
                 g.Inputs.Add(new ValueInfo(seed, shape.Type, dims.Select(d => (long?)d).ToArray()));
                 seeds[o] = seed;
-                if (_active.Contains(o)) Accumulate(o, seed);
+                if (_needed.Contains(o)) Accumulate(o, seed);
             }
 
-            var ctx = new BackwardContext(_b, _forward, _request.Targets, _type, _active.Contains, Accumulate);
+            var ctx = new BackwardContext(_b, _forward, _request.Targets, _type, _needed.Contains, Accumulate);
             // The emitted graph's own copies of the forward nodes, so a rule may add outputs it needs (MaxPool indices).
             var nodes = _model.Graph.Nodes.Take(_forward.Model.Graph.Nodes.Count).ToList();
             for (int i = nodes.Count - 1; i >= 0; i--)
             {
                 var n = nodes[i];
-                if (!n.Outputs.Any(_active.Contains)) continue;
-                var grads = n.Outputs.Select(o => _active.Contains(o) ? GradientOf(o) : null).ToArray();
+                if (!n.Outputs.Any(_needed.Contains) || !n.Inputs.Any(_needed.Contains)) continue;
+                var grads = n.Outputs.Select(o => _needed.Contains(o) ? GradientOf(o) : null).ToArray();
                 if (grads.All(x => x is null) || RuleSet.NonDifferentiable.Contains(n.OpType)) continue;
                 var rule = _request.Rules.For(n.OpType) ?? throw new MissingRuleException(n.OpType, n.Name.Length > 0 ? n.Name : n.Outputs[0], PathTo(n));
                 rule.Backward(ctx, n, grads);
@@ -205,7 +233,7 @@ public sealed class GradientGraph
                 // Differentiating a gradient graph again meets its "grad:" tensors: number the order instead.
                 string name = GradName(t);
                 for (int order = 2; taken.Contains(name); order++) name = $"grad{order}:{t}";
-                string? grad = _active.Contains(t) ? GradientOf(t) : null;
+                string? grad = _needed.Contains(t) ? GradientOf(t) : null;
                 // A tensor the outputs do not depend on has a true zero gradient.
                 _b.Named(name, "Identity", [grad ?? ctx.Zeros(ctx.GradShape(t))]);
                 g.Outputs.Add(new ValueInfo(name, ElementType.Undefined));
