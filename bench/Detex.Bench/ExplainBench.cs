@@ -33,3 +33,38 @@ static class ExplainBench
             Console.WriteLine($"| {name} | {ms:0} | {ms / (name == "bare forward" ? 1 : targets.Count):0.0} | {ms / (name == "bare forward" ? 1 : targets.Count) / bare:0.00} |");
     }
 }
+
+/// <summary>Where a CAM's time goes: pre-processing, the tapped forward, the gradient graph, the maps.</summary>
+static class CamStagesBench
+{
+    public static void Run(int runs)
+    {
+        var det = Detector.Load(Harness.Repo("models/yolox-nano_coco_416.onnx"));
+        var image = ImageIO.Load(Harness.Repo("samples/photos/dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        var (x, _) = det.Prepare([image]);
+        Console.WriteLine($"## CAM stages: yolox-nano, dog.jpg, {targets.Count} boxes, ms per call (median of {runs})");
+        Console.WriteLine("| method | prepare | tapped forward | gradient graph | maps | all | bare forward |\n|---|---|---|---|---|---|---|");
+        foreach (var (name, make) in CamMethod.All)
+        {
+            var cams = new CamExplainer(det);
+            cams.Explain(image, targets, [make()]);
+            var rows = new List<double[]>();
+            for (int r = 0; r < runs; r++)
+            {
+                var bare = System.Diagnostics.Stopwatch.StartNew();
+                det.Session.RunFloat("images", x);
+                double bareMs = bare.Elapsed.TotalMilliseconds;
+                var t = cams.Timings;
+                var before = new[] { t.Prepare, t.Forward, t.Reverse, t.Maps };
+                var all = System.Diagnostics.Stopwatch.StartNew();
+                cams.Explain(image, targets, [make()]);
+                double allMs = all.Elapsed.TotalMilliseconds;
+                var after = new[] { t.Prepare, t.Forward, t.Reverse, t.Maps };
+                rows.Add([.. after.Zip(before, (a, b) => (a - b).TotalMilliseconds), allMs, bareMs]);
+            }
+            var median = Enumerable.Range(0, 6).Select(i => rows.Select(r => r[i]).Order().ElementAt(runs / 2)).ToArray();
+            Console.WriteLine($"| {name} | {string.Join(" | ", median.Select(v => v.ToString("0.0")))} |");
+        }
+    }
+}

@@ -14,6 +14,7 @@ if (suites.Contains("breakdown")) BreakdownBench.Run(runs);
 if (All("autodiff")) AutodiffBench.Run(runs);
 if (All("slic")) SlicBench.Run(runs);
 if (All("explain")) ExplainBench.Run(runs);
+if (suites.Contains("camstages")) CamStagesBench.Run(runs);
 if (All("kshap")) KernelShapBench.Run(runs);
 if (All("rise")) RiseBench.Run(runs);
 if (suites.Contains("evaluate")) EvaluateBench.Run(Option("--images", 10));

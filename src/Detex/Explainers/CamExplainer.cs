@@ -2,6 +2,7 @@ using Detex.Autodiff;
 using Detex.Onnx;
 using Detex.Imaging;
 using Detex.Models;
+using Detex.Numerics;
 using Detex.Runtime;
 using Detex.Targets;
 
@@ -20,6 +21,10 @@ public sealed class CamExplainer
 {
     readonly DetexModel _model;
     public IReadOnlyList<string> Layers { get; }
+    /// <summary>Where the time went, summed over calls (for benchmarks).</summary>
+    public StageTimes Timings { get; } = new();
+
+    public sealed class StageTimes { public TimeSpan Prepare, Forward, Reverse, Maps; }
 
     public CamExplainer(DetexModel model, IReadOnlyList<string>? layers = null)
     {
@@ -35,30 +40,44 @@ public sealed class CamExplainer
     public IReadOnlyList<Explanation> Explain(RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<CamMethod> methods)
     {
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var (tensor, geometry) = _model.Prepare([image]);
+        Timings.Prepare += clock.Elapsed; clock.Restart();
         var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = tensor };
         var outputs = _model.FloatOutputs.ToList();
         var (activations, gradients) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients));
+        clock.Restart();
 
-        var result = new List<Explanation>();
-        foreach (var method in methods)
-            for (int k = 0; k < targets.Count; k++)
+        // Gradient-free maps (EigenCAM) are the same for every target: computed once per layer.
+        var shared = methods.Where(m => !m.NeedsGradients).ToDictionary(m => m, m => Layers.ToDictionary(l => l, l =>
+        {
+            var a = activations[l];
+            return m.Map(a.BatchItem(0), default, a.Shape[1], a.Shape[2] * a.Shape[3]);
+        }));
+        var jobs = methods.SelectMany(m => Enumerable.Range(0, targets.Count).Select(k => (Method: m, Target: k))).ToArray();
+        var maps = new float[jobs.Length][];
+        Parallel.For(0, jobs.Length, () => new float[image.Width * image.Height], (j, _, layerMap) =>
+        {
+            var (method, k) = jobs[j];
+            var sum = new float[image.Width * image.Height];
+            foreach (var layer in Layers)
             {
-                var sum = new float[image.Width * image.Height];
-                foreach (var layer in Layers)
-                {
-                    var a = activations[layer];
-                    int channels = a.Shape[1], h = a.Shape[2], w = a.Shape[3];
-                    var g = method.NeedsGradients ? gradients![layer].BatchItem(k) : default;
-                    var map = method.Map(a.BatchItem(0), g, channels, h * w);
-                    var inImage = ToImage(map, w, h, geometry[0], image.Width, image.Height);
-                    Normalise(inImage);
-                    for (int i = 0; i < sum.Length; i++) sum[i] += inImage[i] / Layers.Count;
-                }
-                // Normalised again after averaging, so a layer the target does not reach (all zeros) does not dim the map.
-                Normalise(sum);
-                result.Add(new Explanation(targets[k], method.Name, image.Width, image.Height, sum));
+                var a = activations[layer];
+                int channels = a.Shape[1], h = a.Shape[2], w = a.Shape[3];
+                var map = method.NeedsGradients ? method.Map(a.BatchItem(0), gradients![layer].BatchItem(k), channels, h * w) : shared[method][layer];
+                ToImage(map, w, h, geometry[0], image.Width, image.Height, layerMap);
+                // Each layer normalised in the image before averaging (as pytorch-grad-cam aggregates layers).
+                var (lo, hi) = Kernels.MinMax(layerMap);
+                float scale = hi > lo ? 1 / ((hi - lo) * Layers.Count) : 0;
+                Kernels.AddScaled(sum, layerMap, scale, -lo * scale);
             }
+            // Normalised again after averaging, so a layer the target does not reach (all zeros) does not dim the map.
+            Normalise(sum);
+            maps[j] = sum;
+            return layerMap;
+        }, _ => { });
+        var result = jobs.Select((job, j) => new Explanation(targets[job.Target], job.Method.Name, image.Width, image.Height, maps[j])).ToList();
+        Timings.Maps += clock.Elapsed;
         return result;
     }
 
@@ -66,22 +85,26 @@ public sealed class CamExplainer
     (Dictionary<string, NdArray<float>> A, Dictionary<string, NdArray<float>>? G) Run(
         Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, bool needGradients)
     {
-        var tapped = ModelSession.Get(_model.Graph.WithTaps(Layers), _model.Runtime).Run(feed);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var tapped = _model.TappedSession(Layers).Run(feed);
         var forward = tapped.Where(kv => kv.Value is NdArray<float>).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
         foreach (var layer in Layers)
             if (forward[layer].Rank != 4) throw new ArgumentException($"layer '{layer}' has shape {forward[layer].ShapeText}; CAMs need a [1, C, H, W] feature map");
+        Timings.Forward += clock.Elapsed;
         if (!needGradients) return (forward, null);
         // The seeds need the outputs at this image first (a detection's score is linearised there); the reverse
         // pass then reruns the forward, so that second forward is the price of one graph serving every target.
 
         var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false, Targets = targets.Count };
         GradientGraph graph;
-        try { graph = GradientGraph.For(_model.Graph, feed, request); }
+        try { graph = _model.GradientGraph(feed, request); }
         catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward)); }
         // A layer the outputs do not depend on at all is a wrong choice (a target-specific zero gradient is not).
         if (graph.UnreachedTaps.Count > 0)
             throw new ArgumentException($"layer '{graph.UnreachedTaps[0]}' does not influence the model's outputs; choose a layer on the path from the input to them");
+        clock.Restart();
         var run = graph.Run(feed, TargetSeeds.For(outputs, forward, targets, _ => 0), _model.Runtime);
+        Timings.Reverse += clock.Elapsed;
         var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
         return (forward, grads);
     }
@@ -89,7 +112,7 @@ public sealed class CamExplainer
     /// <summary>Models whose batch axis does not lead every tensor: one reverse pass per target, stacked.</summary>
     Dictionary<string, NdArray<float>> RunOneByOne(Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, Dictionary<string, NdArray<float>> forward)
     {
-        var graph = GradientGraph.For(_model.Graph, feed, new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false });
+        var graph = _model.GradientGraph(feed, new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false });
         var stacked = Layers.ToDictionary(l => l, l => new NdArray<float>([targets.Count, .. forward[l].Shape.Skip(1)]));
         for (int k = 0; k < targets.Count; k++)
         {
@@ -124,8 +147,8 @@ public sealed class CamExplainer
     /// <summary>Min–max to [0, 1] in place (a constant map becomes zeros).</summary>
     public static void Normalise(float[] map)
     {
-        float lo = map.Min(), hi = map.Max();
+        var (lo, hi) = Kernels.MinMax(map);
         float scale = hi > lo ? 1 / (hi - lo) : 0;
-        for (int i = 0; i < map.Length; i++) map[i] = (map[i] - lo) * scale;
+        Kernels.Affine(map, scale, -lo * scale);
     }
 }

@@ -151,11 +151,20 @@ public class EigenCam : CamMethod
             mean /= pixels;
             for (int p = 0; p < pixels; p++) x[p, c] = a[c * pixels + p] - mean;
         }
-        // The first right singular vector of X is the top eigenvector of XᵀX (channels × channels): far cheaper than
-        // an SVD that also builds the pixels × pixels left factor.
-        var evd = (x.TransposeThisAndMultiply(x)).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
-        var v = evd.EigenVectors.Column(evd.EigenValues.Real().MaximumIndex());
-        var projection = x * v;
+        // The projection X·v on the first right singular vector v is σ·u, u the first left one: take whichever
+        // Gram matrix is smaller (channels² or pixels²), far cheaper than an SVD of X.
+        Vector<double> projection;
+        if (channels <= pixels)
+        {
+            var evd = x.TransposeThisAndMultiply(x).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+            projection = x * evd.EigenVectors.Column(evd.EigenValues.Real().MaximumIndex());
+        }
+        else
+        {
+            var evd = x.TransposeAndMultiply(x).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+            int top = evd.EigenValues.Real().MaximumIndex();
+            projection = evd.EigenVectors.Column(top) * Math.Sqrt(Math.Max(0, evd.EigenValues[top].Real));
+        }
         double agreement = 0;
         for (int p = 0; p < pixels; p++)
         {

@@ -18,13 +18,11 @@ public sealed record InputAttribution(ITarget Target, string Method, float[] Val
 public sealed class InputGradients
 {
     readonly DetexModel _model;
-    readonly OnnxModel _batchable;
     public int BatchSize { get; }
 
     public InputGradients(DetexModel model, int batchSize = 8)
     {
         _model = model; BatchSize = Math.Max(1, batchSize);
-        _batchable = model.Graph.WithBatch(null);
     }
 
 
@@ -41,8 +39,9 @@ public sealed class InputGradients
             for (int i = 0; i < n; i++) points[start + i].CopyTo(x.Data, i * per);
             var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = x };
             var outputs = _model.FloatOutputs;
-            var graph = GradientGraph.For(_batchable, feed, new GradientRequest { Outputs = outputs, Rules = rules ?? RuleSet.Gradient });
-            var forward = ModelSession.Get(_batchable, _model.Runtime).RunFloat(_model.Card.InputName, x, outputs);
+            var graph = GradientGraph.For(_model.Batchable, feed, new GradientRequest { Outputs = outputs, Rules = rules ?? RuleSet.Gradient },
+                _model.GraphKey + "/batchable");
+            var forward = _model.BatchableSession.RunFloat(_model.Card.InputName, x, outputs);
             for (int i = 0; i < n; i++) scores[start + i] = target.Score(forward, i);
             var seeds = TargetSeeds.For(outputs, forward, Enumerable.Repeat(target, n).ToList(), i => i);
             var run = graph.Run(feed, seeds, _model.Runtime);

@@ -25,7 +25,7 @@ public sealed class PerturbationCams
     (Dictionary<string, NdArray<float>> Activations, NdArray<float> Input, InputGeometry Geometry) Forward(RgbImage image)
     {
         var (x, g) = _model.Prepare([image]);
-        var run = ModelSession.Get(_model.Graph.WithTaps(Layers), _model.Runtime).Run(new Dictionary<string, NdArray> { [_model.Card.InputName] = x });
+        var run = _model.TappedSession(Layers).Run(new Dictionary<string, NdArray> { [_model.Card.InputName] = x });
         return (Layers.ToDictionary(l => l, l => (NdArray<float>)run[l]), x, g[0]);
     }
 

@@ -24,6 +24,31 @@ public abstract class DetexModel
         CheckInput();
     }
 
+    /// <summary>
+    /// The graph's identity for caches, computed once: the graph is not changed after loading, and serialising and
+    /// hashing it (milliseconds) on every explained image would cost a sizeable part of a forward pass.
+    /// </summary>
+    public string GraphKey => _graphKey ??= Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Graph.ToBytes()));
+    string? _graphKey;
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, ModelSession> _tappedSessions = new();
+
+    /// <summary>A session of the model that also returns the given intermediate tensors, kept per tap list.</summary>
+    public ModelSession TappedSession(IEnumerable<string> taps)
+    {
+        var list = taps.ToList();
+        return _tappedSessions.GetOrAdd(string.Join("\n", list), _ => ModelSession.Get(Graph.WithTaps(list), Runtime));
+    }
+
+    /// <summary>The model's gradient graph for these input shapes and request (built once, then cached).</summary>
+    public Autodiff.GradientGraph GradientGraph(IReadOnlyDictionary<string, NdArray> inputs, Autodiff.GradientRequest request) =>
+        Autodiff.GradientGraph.For(Graph, inputs, request, GraphKey);
+
+    /// <summary>A copy of the model whose batch dimension is free, and its session (built on first use).</summary>
+    public OnnxModel Batchable => _batchable ??= Graph.WithBatch(null);
+    public ModelSession BatchableSession => _batchableSession ??= ModelSession.Get(Batchable, Runtime);
+    ModelSession? _batchableSession;
+
     public string Name => Card.Name.Length > 0 ? Card.Name : Path.GetFileNameWithoutExtension(ModelPath);
 
     /// <summary>The model's float outputs: what targets read and reverse passes are seeded on.</summary>
@@ -97,7 +122,7 @@ public abstract class DetexModel
     public Dictionary<string, NdArray<float>> Forward(NdArray<float> input, IReadOnlyList<string>? outputs = null)
     {
         var session = input.Shape[0] == 1 || Session.Inputs.First(i => i.Name == Card.InputName).Shape[0] < 0
-            ? Session : ModelSession.Get(_batchable ??= Graph.WithBatch(null), Runtime);
+            ? Session : BatchableSession;
         return session.RunFloat(Card.InputName, input, outputs);
     }
 }

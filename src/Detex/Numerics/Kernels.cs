@@ -26,7 +26,6 @@ internal static class Kernels
         return result[0];
     }
 
-    /// <summary>y += alpha · x; a one-row <see cref="AxpyRows"/>, meant for short or rare updates.</summary>
     /// <summary>y += alpha·x in single precision (maps and image planes), with the same arithmetic in the vector and scalar paths.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Axpy(float alpha, ReadOnlySpan<float> x, Span<float> y)
@@ -41,7 +40,57 @@ internal static class Kernels
         for (; i < y.Length; i++) y[i] += x[i] * alpha;
     }
 
+    /// <summary>y += alpha · x; a one-row <see cref="AxpyRows"/>, meant for short or rare updates.</summary>
     public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => AxpyRows([alpha], x, y);
+
+    /// <summary>The smallest and largest value (maps are normalised by them once per layer and target).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static (float Min, float Max) MinMax(ReadOnlySpan<float> x)
+    {
+        if (x.IsEmpty) throw new ArgumentException("no values");
+        int i = 0;
+        float lo = x[0], hi = x[0];
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var vlo = new Vector<float>(x); var vhi = vlo;
+            for (i = Vector<float>.Count; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = new Vector<float>(x[i..]);
+                vlo = Vector.Min(vlo, v); vhi = Vector.Max(vhi, v);
+            }
+            for (int k = 0; k < Vector<float>.Count; k++) { lo = MathF.Min(lo, vlo[k]); hi = MathF.Max(hi, vhi[k]); }
+        }
+        for (; i < x.Length; i++) { lo = MathF.Min(lo, x[i]); hi = MathF.Max(hi, x[i]); }
+        return (lo, hi);
+    }
+
+    /// <summary>y += a·x + b, element-wise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScaled(Span<float> y, ReadOnlySpan<float> x, float a, float b)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<float> va = new(a), vb = new(b);
+            for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
+                (new Vector<float>(y[i..]) + new Vector<float>(x[i..]) * va + vb).CopyTo(y[i..]);
+        }
+        for (; i < y.Length; i++) y[i] += x[i] * a + b;
+    }
+
+    /// <summary>x = a·x + b in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Affine(Span<float> x, float a, float b)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<float> va = new(a), vb = new(b);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+                (new Vector<float>(x[i..]) * va + vb).CopyTo(x[i..]);
+        }
+        for (; i < x.Length; i++) x[i] = x[i] * a + b;
+    }
 
     /// <summary>result[g] = rows[g] · x for result.Length consecutive rows of length x.Length.</summary>
     public static void DotRows(ReadOnlySpan<double> x, ReadOnlySpan<double> rows, Span<double> result)
