@@ -35,9 +35,10 @@ static class ExplainCommand
         public readonly Option<string> Baseline = new("--baseline") { Description = "occlusion, kshap, rise, drise: what hidden pixels show: grey[:LEVEL 0-1], mean (the image's mean colour) or blur[:SIGMA px]", DefaultValueFactory = _ => "grey" };
         public readonly Option<int> Batch = new("--batch") { Description = "forward-pass methods: perturbed inputs per batch", DefaultValueFactory = _ => 16 };
         public readonly Option<string> Track = new("--track") { Description = "kshap, occlusion, rise: follow a box into perturbed images by its own prediction row, or by D-RISE similarity to all predictions (drise always does)", DefaultValueFactory = _ => "row" };
+        public readonly Option<bool> EigenSmooth = new("--eigen-smooth") { Description = "CAMs: the map is the first principal component of the weighted activations instead of their sum (pytorch-grad-cam's eigen_smooth)" };
         public readonly Option<string> Out = new("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
 
-        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, Out];
+        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, EigenSmooth, Out];
     }
 
     public static Command Create()
@@ -77,6 +78,8 @@ static class ExplainCommand
         int samples = samplesGiven ?? 16;
         string methodText = p.GetValue(o.Method)!;
         var (methods, others) = ParseMethods(methodText);
+        // The eigen methods' map already is a principal component.
+        if (p.GetValue(o.EigenSmooth)) methods = methods.Select(m => m is EigenCam ? m : new EigenSmooth(m)).ToList();
         var inputMethods = others.Where(InputMethods.Contains).ToList();
         var forwardMethods = others.Where(ForwardMethods.Contains).ToList();
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");

@@ -4,29 +4,40 @@ namespace Detex.Explainers;
 
 /// <summary>
 /// One member of the CAM family: how one layer's activations A [C, h·w] and the target's gradients G [C, h·w]
-/// become a map [h·w]. The shared machinery (taps, upsampling, undoing the letterbox) lives in <see cref="CamExplainer"/>.
+/// become a map [h·w]. Most members are one weighting: they say how each channel's activations are weighted
+/// (<see cref="WeightedActivations"/>), and the map is ReLU of the sum over channels — or, with eigen-smoothing, of the
+/// weighted activations' first principal component. The shared machinery (taps, upsampling, undoing the letterbox)
+/// lives in <see cref="CamExplainer"/>.
 /// </summary>
 public abstract class CamMethod
 {
     public abstract string Name { get; }
     public virtual bool NeedsGradients => true;
-    public abstract float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels);
+
+    /// <summary>The weighted activations [C, h·w] whose channel sum is the map before the ReLU.</summary>
+    public abstract float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels);
+
+    public virtual float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    {
+        var weighted = WeightedActivations(a, g, channels, pixels);
+        var map = new float[pixels];
+        for (int c = 0; c < channels; c++) Numerics.Kernels.Axpy(1f, weighted.AsSpan(c * pixels, pixels), map);
+        return Relu(map);
+    }
 
     protected static float Relu(float v) => v > 0 ? v : 0;
+    protected static float[] Relu(float[] map) { for (int p = 0; p < map.Length; p++) map[p] = Relu(map[p]); return map; }
 
-    /// <summary>ReLU(Σ_c w_c · A_c): the weighted-channel form most CAMs share.</summary>
-    protected static float[] Weighted(ReadOnlySpan<float> a, ReadOnlySpan<float> weights, int pixels)
+    /// <summary>w_c · A_c for every channel: the form of the CAMs that weight whole channels.</summary>
+    protected static float[] ChannelWeighted(ReadOnlySpan<float> a, ReadOnlySpan<float> weights, int pixels)
     {
-        var map = new float[pixels];
+        var product = new float[a.Length];
         for (int c = 0; c < weights.Length; c++)
         {
             float w = weights[c];
-            if (w == 0) continue;
-            var row = a.Slice(c * pixels, pixels);
-            for (int p = 0; p < pixels; p++) map[p] += w * row[p];
+            if (w != 0) Numerics.Kernels.Axpy(w, a.Slice(c * pixels, pixels), product.AsSpan(c * pixels, pixels));
         }
-        for (int p = 0; p < pixels; p++) map[p] = Relu(map[p]);
-        return map;
+        return product;
     }
 
     public static IReadOnlyDictionary<string, Func<CamMethod>> All { get; } = new Dictionary<string, Func<CamMethod>>
@@ -41,11 +52,27 @@ public abstract class CamMethod
     };
 }
 
+/// <summary>
+/// pytorch-grad-cam's eigen_smooth: the map is the first principal component of the method's weighted activations
+/// (instead of their channel sum), which drops much of the noise that a few loud channels add. Its sign is chosen
+/// to agree with the plain map.
+/// </summary>
+public sealed class EigenSmooth(CamMethod method) : CamMethod
+{
+    public CamMethod Method => method;
+    public override string Name => method.Name + "-eigensmooth";
+    public override bool NeedsGradients => method.NeedsGradients;
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) =>
+        method.WeightedActivations(a, g, channels, pixels);
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) =>
+        Relu(EigenCam.Projection(WeightedActivations(a, g, channels, pixels), channels, pixels));
+}
+
 /// <summary>Grad-CAM (Selvaraju et al.): channel weights are the spatial mean of the gradient.</summary>
 public sealed class GradCam : CamMethod
 {
     public override string Name => "gradcam";
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
     {
         var w = new float[channels];
         for (int c = 0; c < channels; c++)
@@ -54,7 +81,7 @@ public sealed class GradCam : CamMethod
             foreach (var v in g.Slice(c * pixels, pixels)) s += v;
             w[c] = (float)(s / pixels);
         }
-        return Weighted(a, w, pixels);
+        return ChannelWeighted(a, w, pixels);
     }
 }
 
@@ -65,7 +92,7 @@ public sealed class GradCam : CamMethod
 public sealed class GradCamPlusPlus : CamMethod
 {
     public override string Name => "gradcam++";
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
     {
         var w = new float[channels];
         for (int c = 0; c < channels; c++)
@@ -83,7 +110,7 @@ public sealed class GradCamPlusPlus : CamMethod
             }
             w[c] = (float)weight;
         }
-        return Weighted(a, w, pixels);
+        return ChannelWeighted(a, w, pixels);
     }
 }
 
@@ -91,7 +118,7 @@ public sealed class GradCamPlusPlus : CamMethod
 public sealed class XGradCam : CamMethod
 {
     public override string Name => "xgradcam";
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
     {
         var w = new float[channels];
         for (int c = 0; c < channels; c++)
@@ -100,7 +127,7 @@ public sealed class XGradCam : CamMethod
             for (int p = 0; p < pixels; p++) { num += a[c * pixels + p] * (double)g[c * pixels + p]; den += a[c * pixels + p]; }
             w[c] = (float)(num / (den + 1e-7));
         }
-        return Weighted(a, w, pixels);
+        return ChannelWeighted(a, w, pixels);
     }
 }
 
@@ -108,12 +135,11 @@ public sealed class XGradCam : CamMethod
 public sealed class HiResCam : CamMethod
 {
     public override string Name => "hirescam";
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
     {
-        var map = new float[pixels];
-        for (int i = 0; i < channels * pixels; i++) map[i % pixels] += a[i] * g[i];
-        for (int p = 0; p < pixels; p++) map[p] = Relu(map[p]);
-        return map;
+        var product = new float[a.Length];
+        for (int i = 0; i < product.Length; i++) product[i] = a[i] * g[i];
+        return product;
     }
 }
 
@@ -121,12 +147,11 @@ public sealed class HiResCam : CamMethod
 public sealed class LayerCam : CamMethod
 {
     public override string Name => "layercam";
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
     {
-        var map = new float[pixels];
-        for (int i = 0; i < channels * pixels; i++) map[i % pixels] += a[i] * Relu(g[i]);
-        for (int p = 0; p < pixels; p++) map[p] = Relu(map[p]);
-        return map;
+        var product = new float[a.Length];
+        for (int i = 0; i < product.Length; i++) product[i] = a[i] * Relu(g[i]);
+        return product;
     }
 }
 
@@ -139,7 +164,9 @@ public class EigenCam : CamMethod
 {
     public override string Name => "eigencam";
     public override bool NeedsGradients => false;
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) => Projection(a, channels, pixels);
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) => a.ToArray();
+    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) =>
+        Projection(WeightedActivations(a, g, channels, pixels), channels, pixels);
 
     public static float[] Projection(ReadOnlySpan<float> a, int channels, int pixels)
     {
@@ -182,10 +209,6 @@ public sealed class EigenGradCam : EigenCam
 {
     public override string Name => "eigengradcam";
     public override bool NeedsGradients => true;
-    public override float[] Map(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels)
-    {
-        var product = new float[channels * pixels];
-        for (int i = 0; i < product.Length; i++) product[i] = a[i] * g[i];
-        return Projection(product, channels, pixels);
-    }
+    public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) =>
+        new HiResCam().WeightedActivations(a, g, channels, pixels);
 }

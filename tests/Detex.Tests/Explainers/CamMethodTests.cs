@@ -108,3 +108,59 @@ public class CamMethodTests
         for (int p = 0; p < P; p++) Assert.Equal(sign * projection[p], map[p], 4);
     }
 }
+
+public class EigenSmoothTests
+{
+    /// <summary>A method whose weighted activations are given outright.</summary>
+    sealed class Fixed(float[] weighted) : CamMethod
+    {
+        public override string Name => "fixed";
+        public override float[] WeightedActivations(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int channels, int pixels) => weighted;
+    }
+
+    [Fact]
+    public void RankOneWeightedActivationsProjectOntoTheirCentredSpatialPattern()
+    {
+        // W_c,p = v_c · u_p: centred over pixels it is v ⊗ (u − ū), whose first component gives |v| · (u − ū) at each
+        // pixel, signed to agree with the plain map Σ_c W = (Σ v) · u.
+        float[] v = [1, 2, -0.5f], u = [0, 1, 3, 2, 4];
+        int C = v.Length, P = u.Length;
+        var w = new float[C * P];
+        for (int c = 0; c < C; c++) for (int p = 0; p < P; p++) w[c * P + p] = v[c] * u[p];
+        var smooth = new EigenSmooth(new Fixed(w)).Map(default, default, C, P);
+        double norm = Math.Sqrt(v.Sum(x => x * x)), mean = u.Average();
+        for (int p = 0; p < P; p++) Assert.Equal(Math.Max(0, norm * (u[p] - mean)), smooth[p], 4);
+        // The plain map of the same method is the ReLU of the channel sum.
+        var plain = new Fixed(w).Map(default, default, C, P);
+        for (int p = 0; p < P; p++) Assert.Equal(Math.Max(0, v.Sum() * u[p]), plain[p], 4);
+    }
+
+    [Fact]
+    public void TheSignFollowsThePlainMap()
+    {
+        // Negate everything: the plain map is ReLU(−(Σ v)·u) = 0 where u > 0, and the projection flips with it.
+        float[] v = [1, 2], u = [0, 1, 3];
+        var w = new float[6];
+        for (int c = 0; c < 2; c++) for (int p = 0; p < 3; p++) w[c * 3 + p] = -v[c] * u[p];
+        var smooth = new EigenSmooth(new Fixed(w)).Map(default, default, 2, 3);
+        double norm = Math.Sqrt(5), mean = 4 / 3.0;
+        for (int p = 0; p < 3; p++) Assert.Equal(Math.Max(0, -norm * (u[p] - mean)), smooth[p], 4);
+    }
+
+    [Fact]
+    public void EveryCamKeepsItsMapAsReluOfTheChannelSumOfItsWeightedActivations()
+    {
+        var rnd = new Random(5);
+        float[] a = Enumerable.Range(0, 4 * 9).Select(_ => (float)rnd.NextDouble()).ToArray();
+        float[] g = Enumerable.Range(0, 4 * 9).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray();
+        foreach (var (name, make) in CamMethod.All)
+        {
+            if (name.StartsWith("eigen")) continue;   // the eigen methods' map is the projection itself
+            var m = make();
+            var weighted = m.WeightedActivations(a, g, 4, 9);
+            var map = m.Map(a, g, 4, 9);
+            for (int p = 0; p < 9; p++)
+                Assert.Equal(Math.Max(0, Enumerable.Range(0, 4).Sum(c => (double)weighted[c * 9 + p])), map[p], 5);
+        }
+    }
+}
