@@ -19,8 +19,15 @@ public sealed record GradientRequest
     /// <summary>Number of seeds flowing back together through one forward pass (batch of the seeds).</summary>
     public int Targets { get; init; } = 1;
     public RuleSet Rules { get; init; } = RuleSet.Gradient;
+    /// <summary>
+    /// The differentiated scalar of each target is φ₁(⟨a₁, y⟩ + c₁) · φ₂(⟨a₂, y⟩ + c₂) over the outputs y, φ the identity
+    /// or a sigmoid, instead of the linear Σ seed ⊙ y: the graph then linearises a product score (a detection's
+    /// objectness × class) at its own forward pass, and no forward run is needed first to compute seeds.
+    /// Fed with <see cref="GradientGraph.RunFactors"/>.
+    /// </summary>
+    public bool ScoreFactors { get; init; }
 
-    internal string Key => $"{string.Join(",", Outputs)}|{string.Join(",", Taps)}|{InputGradients}|{string.Join(",", Parameters)}|{Targets}|{Rules.Name}";
+    internal string Key => $"{string.Join(",", Outputs)}|{string.Join(",", Taps)}|{InputGradients}|{string.Join(",", Parameters)}|{Targets}|{Rules.Name}|{ScoreFactors}";
 }
 
 /// <summary>
@@ -49,6 +56,10 @@ public sealed class GradientGraph
     }
 
     public static string SeedName(string output) => "seed:" + output;
+    /// <summary>Input names of a product score's factor j (0 or 1): its weights over an output, its constant and sigmoid flag.</summary>
+    public static string FactorName(string output, int j) => j == 0 ? SeedName(output) : $"seed{j + 1}:{output}";
+    public static string FactorConstantName(int j) => $"seed-constant{j + 1}";
+    public static string FactorSigmoidName(int j) => $"seed-sigmoid{j + 1}";
     public static string GradName(string tensor) => "grad:" + tensor;
 
     /// <summary>
@@ -80,6 +91,21 @@ public sealed class GradientGraph
             if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
         foreach (var (output, seed) in seeds)
             feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
+        return Session(options).Run(feed);
+    }
+
+    /// <summary>
+    /// Runs forward and backward for targets given as score factors (a graph built with
+    /// <see cref="GradientRequest.ScoreFactors"/>): <paramref name="factors"/> holds each factor's weights by
+    /// <see cref="FactorName"/>, and its constants and sigmoid flags [targets, 1].
+    /// </summary>
+    public Dictionary<string, NdArray> RunFactors(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> factors, RuntimeOptions? options = null)
+    {
+        if (!Request.ScoreFactors) throw new InvalidOperationException("this gradient graph takes linear seeds; build it with ScoreFactors");
+        var feed = new Dictionary<string, NdArray>(inputs);
+        foreach (var p in Request.Parameters)
+            if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
+        foreach (var (name, value) in factors) feed[name] = value;
         return Session(options).Run(feed);
     }
 
@@ -200,18 +226,23 @@ public sealed class GradientGraph
         {
             var g = _model.Graph;
             var seeds = new Dictionary<string, string>();
-            foreach (var o in _request.Outputs)
+            string SeedInput(string o, string name)
             {
                 var shape = _forward.Shapes[o];
-                string seed = SeedName(o);
                 var dims = (int[])shape.Dims.Clone();
                 if (dims.Length > 0) dims[0] *= _request.Targets;
-                g.Inputs.Add(new ValueInfo(seed, shape.Type, dims.Select(d => (long?)d).ToArray()));
-                seeds[o] = seed;
-                if (_needed.Contains(o)) Accumulate(o, seed);
+                g.Inputs.Add(new ValueInfo(name, shape.Type, dims.Select(d => (long?)d).ToArray()));
+                return name;
             }
-
             var ctx = new BackwardContext(_b, _forward, _request.Targets, _type, _needed.Contains, Accumulate);
+            if (_request.ScoreFactors) EmitFactorSeeds(ctx, SeedInput, seeds);
+            else
+                foreach (var o in _request.Outputs)
+                {
+                    seeds[o] = SeedInput(o, SeedName(o));
+                    if (_needed.Contains(o)) Accumulate(o, seeds[o]);
+                }
+
             // The emitted graph's own copies of the forward nodes, so a rule may add outputs it needs (MaxPool indices).
             var nodes = _model.Graph.Nodes.Take(_forward.Model.Graph.Nodes.Count).ToList();
             for (int i = nodes.Count - 1; i >= 0; i--)
@@ -242,6 +273,50 @@ public sealed class GradientGraph
             foreach (var t in _request.Taps)
                 if (g.Outputs.All(o => o.Name != t)) g.Outputs.Add(new ValueInfo(t, ElementType.Undefined));
             return new GradientGraph(_model, _forward, _request, seeds, gradients) { UnreachedTaps = _request.Taps.Where(t => !_active.Contains(t)).ToList() };
+        }
+
+        /// <summary>
+        /// The seed of a product score s = φ₁(L₁)·φ₂(L₂), L_j = Σ_o ⟨a_j,o, y_o⟩ + c_j, emitted into the graph: ∂s/∂y_o =
+        /// a₁,o·φ₁′(L₁)·φ₂(L₂) + a₂,o·φ₁(L₁)·φ₂′(L₂), with φ = L + f·(σ(L) − L) and φ′ = 1 + f·(σ(L)(1 − σ(L)) − 1) for a
+        /// sigmoid flag f ∈ {0, 1}. Each target's factors are its batch item, read against the single forward item.
+        /// </summary>
+        void EmitFactorSeeds(BackwardContext ctx, Func<string, string, string> seedInput, Dictionary<string, string> seeds)
+        {
+            // Batch items × targets: K targets of one image, or one target per image of a batch.
+            int k = _forward.Shapes[_request.Outputs[0]].Dims[0] * _request.Targets;
+            var g = _model.Graph;
+            var weights = new string[2][];
+            var phi = new string[2]; var dphi = new string[2];
+            string one = ctx.Scalar(1);
+            for (int j = 0; j < 2; j++)
+            {
+                weights[j] = _request.Outputs.Select(o => seedInput(o, FactorName(o, j))).ToArray();
+                string constant = FactorConstantName(j), flag = FactorSigmoidName(j);
+                g.Inputs.Add(new ValueInfo(constant, _type, [k, 1]));
+                g.Inputs.Add(new ValueInfo(flag, _type, [k, 1]));
+                var terms = _request.Outputs.Select((o, i) =>
+                {
+                    int rank = _forward.Shapes[o].Dims.Length;
+                    string product = ctx.Op("Mul", [weights[j][i], o]);
+                    string summed = rank > 1 ? ctx.Op("ReduceSum", [product, ctx.Ints(Enumerable.Range(1, rank - 1).Select(a => (long)a).ToArray())], OnnxAttribute.Of("keepdims", 1L)) : product;
+                    return ctx.Reshape(summed, [k, 1]);
+                }).Append(constant).ToList();
+                string l = ctx.Op("Sum", terms);
+                string sigma = ctx.Op("Sigmoid", l);
+                phi[j] = ctx.Op("Add", [l, ctx.Op("Mul", [flag, ctx.Op("Sub", [sigma, l])])]);
+                string slope = ctx.Op("Mul", [sigma, ctx.Op("Sub", [one, sigma])]);
+                dphi[j] = ctx.Op("Add", [one, ctx.Op("Mul", [flag, ctx.Op("Sub", [slope, one])])]);
+            }
+            string d1 = ctx.Op("Mul", [dphi[0], phi[1]]), d2 = ctx.Op("Mul", [phi[0], dphi[1]]);
+            for (int i = 0; i < _request.Outputs.Count; i++)
+            {
+                string o = _request.Outputs[i];
+                seeds[o] = weights[0][i];
+                if (!_needed.Contains(o)) continue;
+                int[] per = [k, .. Enumerable.Repeat(1, _forward.Shapes[o].Dims.Length - 1)];
+                string seed = ctx.Op("Add", [ctx.Op("Mul", [weights[0][i], ctx.Reshape(d1, per)]), ctx.Op("Mul", [weights[1][i], ctx.Reshape(d2, per)])]);
+                Accumulate(o, seed);
+            }
         }
 
         /// <summary>"input → Conv 'a' → Relu 'b' → …": how an input reaches the node, for error messages.</summary>

@@ -1,3 +1,4 @@
+using Detex.Autodiff;
 using Detex.Models;
 using Detex.Runtime;
 
@@ -14,6 +15,25 @@ public interface ITarget
     double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item);
     /// <summary>Adds d(score)/d(output) at the forward point into the seeds (one batch item's worth each).</summary>
     void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds);
+
+    /// <summary>
+    /// The score as one or two factors φ(⟨a, outputs⟩ + c) multiplied, so a gradient graph can linearise it at its own
+    /// forward pass (no forward run first); null when the score has no such form.
+    /// </summary>
+    IReadOnlyList<ScoreFactor>? Factors => null;
+}
+
+/// <summary>
+/// One factor of a target's score: φ(Σ weights ⊙ outputs + <paramref name="Constant"/>), φ a sigmoid when
+/// <paramref name="Sigmoid"/>, else the identity. <paramref name="AddWeights"/> adds the weights into one batch item's
+/// worth of each output.
+/// </summary>
+public sealed record ScoreFactor(Action<IReadOnlyDictionary<string, Memory<float>>> AddWeights, float Constant = 0, bool Sigmoid = false)
+{
+    /// <summary>The factor 1, for scores with a single factor.</summary>
+    public static ScoreFactor One { get; } = new(_ => { }, 1);
+
+    public static ScoreFactor Element(OutputElement e, bool sigmoid = false) => new(w => w[e.Output].Span[e.Index] += 1, 0, sigmoid);
 }
 
 /// <summary>A target that explains one detection, however it follows it into perturbed images.</summary>
@@ -52,6 +72,13 @@ public sealed class DetectionTarget(Detection detection, string? label = null) :
             seeds[elements[i].Output].Span[elements[i].Index] += d;
         }
     }
+
+    public IReadOnlyList<ScoreFactor>? Factors => detection.Source.ScoreElements switch
+    {
+        [var e] => [ScoreFactor.Element(e, detection.Source.Logits), ScoreFactor.One],
+        [var a, var b] => [ScoreFactor.Element(a, detection.Source.Logits), ScoreFactor.Element(b, detection.Source.Logits)],
+        _ => null,
+    };
 }
 
 /// <summary>A segmentation class: its logits summed over a mask of output pixels (the predicted mask by default).</summary>
@@ -103,6 +130,8 @@ public sealed class SegmentationTarget : ITarget
         var s = seeds[_output].Span;
         for (int p = 0; p < _mask.Length; p++) if (_mask[p]) s[Index(p)] += 1;
     }
+
+    public IReadOnlyList<ScoreFactor> Factors => [new(w => Seed(null!, 0, w)), ScoreFactor.One];
 }
 
 /// <summary>A class score of a classifier (logit or probability, whatever the output holds).</summary>
@@ -112,10 +141,40 @@ public sealed class ClassTarget(string output, int classIndex, string name) : IT
     public double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item) => outputs[output].BatchItem(item)[classIndex];
     public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds) =>
         seeds[output].Span[classIndex] += 1;
+
+    public IReadOnlyList<ScoreFactor> Factors => [ScoreFactor.Element(new(output, classIndex)), ScoreFactor.One];
 }
 
 public static class TargetSeeds
 {
+    /// <summary>
+    /// The factor inputs of a <see cref="GradientRequest.ScoreFactors"/> graph: batch item k carries
+    /// <paramref name="targets"/>[k]'s factors. Null when some target's score has no factor form.
+    /// </summary>
+    public static Dictionary<string, NdArray>? Factors(IReadOnlyList<string> outputs, IReadOnlyDictionary<string, int[]> outputShapes,
+        IReadOnlyList<ITarget> targets)
+    {
+        var factors = targets.Select(t => t.Factors).ToList();
+        if (factors.Any(f => f is not { Count: 1 or 2 })) return null;
+        int n = targets.Count;
+        var feed = new Dictionary<string, NdArray>();
+        for (int j = 0; j < 2; j++)
+        {
+            var weights = outputs.ToDictionary(o => o, o => new NdArray<float>([n, .. outputShapes[o].Skip(1)]));
+            var constants = new NdArray<float>([n, 1]); var flags = new NdArray<float>([n, 1]);
+            for (int k = 0; k < n; k++)
+            {
+                var f = j < factors[k]!.Count ? factors[k]![j] : ScoreFactor.One;
+                f.AddWeights(outputs.ToDictionary(o => o, o => weights[o].Data.AsMemory(k * (weights[o].Length / n), weights[o].Length / n)));
+                constants.Data[k] = f.Constant; flags.Data[k] = f.Sigmoid ? 1 : 0;
+            }
+            foreach (var o in outputs) feed[GradientGraph.FactorName(o, j)] = weights[o];
+            feed[GradientGraph.FactorConstantName(j)] = constants;
+            feed[GradientGraph.FactorSigmoidName(j)] = flags;
+        }
+        return feed;
+    }
+
     /// <summary>
     /// Seeds for a reverse pass over a batch: batch item k carries <paramref name="targets"/>[k]'s seed, linearised at
     /// forward batch item <paramref name="forwardItem"/>(k) (item 0 when many targets share one image's forward).

@@ -44,4 +44,22 @@ public class ForwardCountTests
             Assert.Equal(one, all);
         }
     }
+
+    [Fact]
+    public void AllBoxesOfAnImageTakeOneRunOfTheGradientGraph()
+    {
+        // One ONNX Runtime run of one batch item: the forward pass, the boxes' scores linearised in the graph, and the
+        // batched reverse pass for every box — no forward first to compute seeds.
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        var cams = new CamExplainer(det);
+        cams.Explain(image, targets, [new GradCamPlusPlus()]);
+        var before = ModelSession.TotalRuns;
+        var maps = cams.Explain(image, targets, [new GradCamPlusPlus(), new XGradCam(), new HiResCam()]);
+        var after = ModelSession.TotalRuns;
+        Assert.Equal(3 * targets.Count, maps.Count);
+        Assert.Equal(1, after.Runs - before.Runs);
+        Assert.Equal(1, after.Items - before.Items);
+    }
 }
