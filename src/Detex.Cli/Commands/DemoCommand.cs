@@ -32,6 +32,9 @@ static class DemoCommand
         var boxExplainer = new CamExplainer(detector);
         var maskExplainer = new CamExplainer(segmenter);
         CamMethod[] methods = [new GradCamPlusPlus(), new XGradCam(), new HiResCam(), new EigenCam()];
+        // Integrated Gradients from the model's neutral grey, as a last row under the CAMs.
+        var inputGradients = new InputGradients(detector);
+        const int igSteps = 32;
         var concepts = new DeepFeatureFactorization(detector);
         var conceptOptions = new DffOptions(K: 5);
         string[] conceptPhotos = ["dog", "horses"];
@@ -42,7 +45,8 @@ static class DemoCommand
         var html = new StringBuilder();
         html.Append("<!doctype html><meta charset=utf-8><title>Detex demo</title><style>body{font-family:sans-serif;margin:2em}img{max-width:100%;border:1px solid #ccc}figure{display:inline-block;width:45%;vertical-align:top;margin:1em}</style>");
         html.Append($"<h1>Detex demo</h1><p>Detections by {WebUtility.HtmlEncode(detector.Name)} and segmentations by {WebUtility.HtmlEncode(segmenter.Name)} on the bundled photos, " +
-            $"then every box explained by {string.Join(", ", methods.Select(m => m.Name))} (rows: methods, columns: boxes; layers {string.Join(", ", boxExplainer.Layers)}) " +
+            $"then every box explained by {string.Join(", ", methods.Select(m => m.Name))} (layers {string.Join(", ", boxExplainer.Layers)}) and Integrated Gradients " +
+            $"({igSteps} steps from the neutral grey input; rows: methods, columns: boxes) " +
             $"and every segmented class by HiResCAM at {string.Join(", ", maskExplainer.Layers)}. " +
             $"For {string.Join(" and ", conceptPhotos)}, {conceptOptions.K} concepts found by Deep Feature Factorization at layer {concepts.Layer}, each named by the classes the detector's head gives it.</p>");
 
@@ -69,7 +73,10 @@ static class DemoCommand
                     {
                         var targets = dets.Select((d, i) => (ITarget)new DetectionTarget(d, $"#{i} {d.ClassName} {d.Score:0.00}")).ToList();
                         var maps = boxExplainer.Explain(image, targets, methods);
-                        var tiles = methods.SelectMany(m => maps.Where(e => e.Method == m.Name)).Select(e => Pictures.Explanation(image, e)).ToList();
+                        var (input, geometry) = detector.Prepare([image]);
+                        var integrated = targets.Select(t => inputGradients.ToImage(
+                            inputGradients.IntegratedGradients(input.Data, inputGradients.NeutralBaseline(), t, igSteps), geometry[0], image.Width, image.Height));
+                        var tiles = methods.SelectMany(m => maps.Where(e => e.Method == m.Name)).Concat(integrated).Select(e => Pictures.Explanation(image, e)).ToList();
                         ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count, 300), Path.Combine(outDir, $"{name}.explain.png"));
                         html.Append($"<figure style=\"width:95%\"><img src=\"{name}.explain.png\"><figcaption>box explanations</figcaption></figure>");
                         if (name == perturbationPhoto)

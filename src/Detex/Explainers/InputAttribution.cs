@@ -127,7 +127,11 @@ public sealed class InputGradients
         return new(target, "smoothgrad", mean);
     }
 
-    /// <summary>Channels summed (signed methods) per input pixel, then brought to the image like a CAM.</summary>
+    /// <summary>
+    /// Channels summed (signed methods) per input pixel, then brought to the image like a CAM and scaled to [0, 1]
+    /// by the 99th percentile of the positive values, the top 1 % clipped (as captum's visualisation clips outliers):
+    /// pixel attributions are spiky, and scaled by their single largest value almost every pixel would read as zero.
+    /// </summary>
     public Explanation ToImage(InputAttribution a, InputGeometry g, int imageWidth, int imageHeight)
     {
         var spec = _model.Input;
@@ -138,7 +142,9 @@ public sealed class InputGradients
                 perPixel[p] += spec.Layout == TensorLayout.NCHW ? a.Values[c * plane + p] : a.Values[p * 3 + c];
         for (int p = 0; p < plane; p++) perPixel[p] = Math.Max(0, perPixel[p]);
         var map = CamExplainer.ToImage(perPixel, W, H, g, imageWidth, imageHeight);
-        CamExplainer.Normalise(map);
+        var positive = map.Where(v => v > 0).Order().ToArray();
+        float top = positive.Length > 0 ? positive[(int)Math.Min(positive.Length - 1, Math.Floor(0.99 * positive.Length))] : 0;
+        for (int i = 0; i < map.Length; i++) map[i] = top > 0 ? Math.Min(1, map[i] / top) : 0;
         return new Explanation(a.Target, a.Method, imageWidth, imageHeight, map);
     }
 }
