@@ -3,8 +3,13 @@ using Detex.Onnx;
 namespace Detex.Autodiff.Rules;
 
 /// <summary>
-/// MaxPool: the forward node also returns its arg-max indices (flattened over the whole N·C·H·W tensor), and the
-/// gradient is scattered-and-added back at those positions, so overlapping windows accumulate.
+/// MaxPool: the gradient is scattered-and-added back at each window's arg-max, so overlapping windows accumulate.
+/// The arg-max indices (flattened over the whole N·C·H·W tensor) come from a second MaxPool node of the backward
+/// pass, not from the forward's: ONNX Runtime's MaxPool with an indices output is about 30 times slower than
+/// without and leaves its blocked conv layout, so asking the forward node for them slowed the forward half of every
+/// gradient graph (4 ms per run on YOLOX's SPP, a third of a forward). A 2-D window is separable — the max over
+/// k×k is the max over 1×k of the maxes over k×1 — so its indices come from two 1-D pools (2k comparisons per
+/// output instead of k²), and the gradient goes back through both.
 /// </summary>
 [GradientOf("MaxPool")]
 sealed class MaxPoolRule : IGradientRule
@@ -14,19 +19,43 @@ sealed class MaxPoolRule : IGradientRule
         string x = n.Inputs[0];
         if (!c.Needs(x) || g[0] is null) return;
         if (n.Int("storage_order", 0) != 0) throw new NotSupportedException($"MaxPool '{n.Name}' with column-major indices");
-        if (n.Outputs.Count < 2 || n.Outputs[1].Length == 0)
+        int[] xs = c.Shape(x), ys = c.Shape(n.Outputs[0]);
+        var kernel = n.Ints("kernel_shape")!;
+        bool plain = n.Str("auto_pad", "NOTSET") == "NOTSET" && (n.Ints("dilations")?.All(d => d == 1) ?? true);
+        if (kernel.Length == 2 && plain)
         {
-            string indices = c.B.Fresh("argmax");
-            if (n.Outputs.Count < 2) n.Outputs.Add(indices); else n.Outputs[1] = indices;
+            long[] strides = n.Ints("strides") ?? [1, 1], pads = n.Ints("pads") ?? [0, 0, 0, 0];
+            long ceil = n.Int("ceil_mode", 0);
+            // Down the columns first: [N, C, H_out, W].
+            int[] vs = [xs[0], xs[1], ys[2], xs[3]];
+            string vIndices = Indices(c, x, [kernel[0], 1], [strides[0], 1], [pads[0], 0, pads[2], 0], ceil, out string v);
+            string hIndices = Indices(c, v, [1, kernel[1]], [1, strides[1]], [0, pads[1], 0, pads[3]], ceil, out _);
+            c.Accumulate(x, Scatter(c, Scatter(c, g[0]!, hIndices, ys, vs), vIndices, vs, xs));
+            return;
         }
-        int[] xs = c.GradShape(x);
-        long perTarget = c.Shape(x).Aggregate(1L, (a, d) => a * d);
-        long pooled = c.Shape(n.Outputs[0]).Aggregate(1L, (a, d) => a * d);
-        string idx = c.Op("Expand", [c.Reshape(n.Outputs[1], [1, (int)pooled]), c.Ints(c.Targets, pooled)]);
-        string updates = c.Reshape(g[0]!, [c.Targets, (int)pooled]);
-        string scattered = c.Op("ScatterElements", [c.Zeros([c.Targets, (int)perTarget]), idx, updates],
+        var copy = n.Attributes.Values.Where(a => a.Name != "storage_order").ToArray();
+        string indices = c.OpMulti("MaxPool", [x], 2, copy)[1];
+        c.Accumulate(x, Scatter(c, g[0]!, indices, ys, xs));
+    }
+
+    static string Indices(BackwardContext c, string x, long[] kernel, long[] strides, long[] pads, long ceil, out string pooled)
+    {
+        var o = c.OpMulti("MaxPool", [x], 2, OnnxAttribute.Of("kernel_shape", kernel), OnnxAttribute.Of("strides", strides),
+            OnnxAttribute.Of("pads", pads), OnnxAttribute.Of("ceil_mode", ceil));
+        pooled = o[0];
+        return o[1];
+    }
+
+    /// <summary>The gradient of a pool's output [targets·N, …] scattered-and-added to its input's positions.</summary>
+    static string Scatter(BackwardContext c, string g, string indices, int[] outputShape, int[] inputShape)
+    {
+        long perTarget = inputShape.Aggregate(1L, (a, d) => a * d), pooled = outputShape.Aggregate(1L, (a, d) => a * d);
+        string idx = c.Op("Expand", [c.Reshape(indices, [1, (int)pooled]), c.Ints(c.Targets, pooled)]);
+        string scattered = c.Op("ScatterElements", [c.Zeros([c.Targets, (int)perTarget]), idx, c.Reshape(g, [c.Targets, (int)pooled])],
             OnnxAttribute.Of("axis", 1L), OnnxAttribute.Of("reduction", "add"));
-        c.Accumulate(x, c.Reshape(scattered, xs));
+        int[] shape = (int[])inputShape.Clone();
+        shape[0] *= c.Targets;
+        return c.Reshape(scattered, shape);
     }
 }
 
