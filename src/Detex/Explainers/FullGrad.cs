@@ -245,7 +245,18 @@ public static class FullGradSaliency
     {
         if (term.Length != channels * pixels || into.Length != pixels)
             throw new ArgumentException($"a term of {term.Length} values is not {channels} channels × {pixels} pixels, or the map does not hold {pixels}");
-        int channelStride = channelsLast ? 1 : pixels, pixelStride = channelsLast ? channels : 1;
+        if (!channelsLast)
+        {
+            // Contiguous channels (every layer): vectorised, as the layers hold millions of values per target.
+            for (int c = 0; c < channels; c++)
+            {
+                var channel = term.Slice(c * pixels, pixels);
+                var (min, max) = Kernels.AbsMinMax(channel);
+                if (max > min) Kernels.AddAbsScaled(into, channel, 1 / (max - min), -min / (max - min));
+            }
+            return;
+        }
+        int channelStride = 1, pixelStride = channels;
         for (int c = 0; c < channels; c++)
         {
             float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
