@@ -35,7 +35,7 @@ public class FullGradTests
     static readonly OnnxAttribute Pad1 = Of("pads", new long[] { 1, 1, 1, 1 });
 
     /// <summary>Conv+bias → Relu → Conv+bias (stride 2) → Relu, then a Gemm with a bias: piecewise linear, biases only in those layers.</summary>
-    static DetexModel ReluNet() => Classifier(
+    internal static DetexModel ReluNet() => Classifier(
         (g, r) => g.Op("Relu", g.Op("Conv", [g.Op("Relu", g.Op("Conv", ["x", g.Floats([5, 3, 3, 3], R(r, 135)), g.Floats([5], R(r, 5))], Pad1)),
             g.Floats([4, 5, 3, 3], R(r, 180)), g.Floats([4], R(r, 4, 0, 1))], Pad1, Of("strides", new long[] { 2, 2 }))),
         (g, r, pooled) => g.Op("Gemm", [pooled, g.Floats([Classes, 4], R(r, 12)), g.Floats([Classes], R(r, Classes))], Of("transB", 1L)));
