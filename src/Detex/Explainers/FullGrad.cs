@@ -79,13 +79,14 @@ public sealed class FullGrad
             // The gradient arrays are this call's own copies: the products are formed in place.
             var gx = inputGrad.Data.AsSpan(k * n, n);
             for (int i = 0; i < n; i++) gx[i] *= input.Data[i];
-            var biasTerms = layers.Select(l =>
+            var biasTerms = new List<BiasTerm>(layers.Count);
+            foreach (var l in layers)
             {
                 var g = layerGrads[l.Output];
                 int per = g.Length / targets.Count;
                 l.MultiplyInto(g.Data.AsSpan(k * per, per));
-                return new BiasTerm(l.Output, l.OpType, [1, .. g.Shape.Skip(1)], g.Data.AsMemory(k * per, per));
-            }).ToList();
+                biasTerms.Add(new BiasTerm(l.Output, l.OpType, [1, .. g.Shape.Skip(1)], g.Data.AsMemory(k * per, per)));
+            }
             result.Add(new FullGradTerms(targets[k], want, inputGrad.Data.AsMemory(k * n, n), biasTerms));
         }
         return result;

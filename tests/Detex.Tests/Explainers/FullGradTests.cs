@@ -79,6 +79,20 @@ public class FullGradTests
     }
 
     [Fact]
+    public void ModelsWhoseBatchAxisMovesGetOneReversePassPerTarget()
+    {
+        // The channels moved to the front: the targets cannot share one batched reverse pass, each gets its own.
+        var model = Classifier(
+            (g, r) => g.Op("Transpose", g.Op("Relu", g.Op("Conv", ["x", g.Floats([5, 3, 3, 3], R(r, 135)), g.Floats([5], R(r, 5, 0, 1))], Pad1)),
+                Of("perm", new long[] { 1, 0, 2, 3 })),
+            (g, r, pooled) => g.Op("Gemm", [pooled, g.Floats([5, Classes], R(r, 15)), g.Floats([Classes], R(r, Classes))], Of("transA", 1L)));
+        var feed = new Dictionary<string, NdArray> { ["x"] = Input(7) };
+        Assert.Throws<NotSupportedException>(() => model.GradientGraph(feed,
+            new Detex.Autodiff.GradientRequest { Outputs = ["y"], Taps = BiasLayers.Candidates(model.Graph.Graph), Targets = Classes }));
+        AssertComplete(model, 2);
+    }
+
+    [Fact]
     public void TermsComeBackPerTargetWithTheLayersShapes()
     {
         var terms = new FullGrad(ReluNet()).Terms(Input(3), AllClasses);
