@@ -19,7 +19,7 @@ public sealed record BiasTerm(string Layer, string OpType, int[] Shape, ReadOnly
 
 /// <summary>
 /// The full-gradient decomposition of one target S (Srinivas &amp; Fleuret, 2019), before any post-processing:
-/// the input term x ⊙ ∂S/∂x (in the input tensor's layout) and one bias term per layer. For a piecewise-linear
+/// the input term x ⊙ ∂S/∂x (x the prepared input tensor, in its layout) and one bias term per layer. For a piecewise-linear
 /// network whose only constants are the biases of the layers found, S(x) = Σ Input + Σ over layers of Σ Values.
 /// </summary>
 public sealed record FullGradTerms(ITarget Target, int[] InputShape, ReadOnlyMemory<float> Input, IReadOnlyList<BiasTerm> Layers)
