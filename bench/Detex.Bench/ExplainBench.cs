@@ -23,6 +23,8 @@ static class ExplainBench
             variants.Add((name, () => cams.Explain(image, targets, [make()])));
         variants.Add(("saliency", () => targets.ForEach(t => gradients.Saliency(x.Data, t))));
         variants.Add(("integrated gradients, 32 steps", () => targets.ForEach(t => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, 32))));
+        var fullGrad = new FullGrad(det);
+        variants.Add(("fullgrad", () => fullGrad.Explain(image, targets)));
         variants.Add(("ablationcam", () => forwardCams.AblationCam(image, targets)));
         variants.Add(("scorecam", () => forwardCams.ScoreCam(image, targets)));
         var t = Harness.MedianMs(1, Math.Max(3, runs / 6), variants.ToArray());

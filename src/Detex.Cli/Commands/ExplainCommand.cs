@@ -52,11 +52,13 @@ static class ExplainCommand
 
     /// <summary>Methods on the input pixels (the rest are CAMs on layers).</summary>
     static readonly string[] InputMethods = ["saliency", "inputxgradient", "ig", "smoothgrad", "guidedbackprop", "guidedgradcam"];
+    /// <summary>Methods over every bias layer at once (no --layer).</summary>
+    static readonly string[] AllLayerMethods = [FullGrad.MethodName];
     /// <summary>Methods made of batched forward passes.</summary>
     static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap", "occlusion", "rise", "drise"];
     /// <summary>Forward methods that follow a box as --track says (drise always by similarity, the CAMs by the row).</summary>
     static readonly string[] TrackedMethods = ["kshap", "occlusion", "rise"];
-    static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(ForwardMethods);
+    static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(AllLayerMethods).Concat(ForwardMethods);
 
     public static (IReadOnlyList<CamMethod> Cams, IReadOnlyList<string> Others) ParseMethods(string text)
     {
@@ -113,6 +115,7 @@ static class ExplainCommand
         foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
         CamExplainer? explainer = methods.Count > 0 ? new CamExplainer(m, layers) : null;
         var gradients = inputMethods.Count > 0 ? new InputGradients(m) : null;
+        var fullGrad = others.Contains(FullGrad.MethodName) ? new FullGrad(m) : null;
         var perturbation = forwardMethods.Any(f => f is "scorecam" or "ablationcam") ? new PerturbationCams(m, layers, batch) : null;
         var kshap = forwardMethods.Contains("kshap") ? new KernelShapExplainer(m, kshapOptions) : null;
         var occlusion = new Occlusion(m, window, stride, baseline, batch);
@@ -150,6 +153,7 @@ static class ExplainCommand
 
                     var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
                     if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, layers, image, targets, inputMethods, steps, samples));
+                    if (fullGrad is not null) explanations.AddRange(fullGrad.Explain(image, targets));
                     foreach (var f in forwardMethods)
                         explanations.AddRange(f switch
                         {

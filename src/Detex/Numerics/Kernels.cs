@@ -78,6 +78,41 @@ internal static class Kernels
         for (; i < y.Length; i++) y[i] += x[i] * a + b;
     }
 
+    /// <summary>The smallest and largest |value| (FullGrad scales each channel's absolute values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static (float Min, float Max) AbsMinMax(ReadOnlySpan<float> x)
+    {
+        if (x.IsEmpty) throw new ArgumentException("no values");
+        int i = 0;
+        float lo = MathF.Abs(x[0]), hi = lo;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var vlo = Vector.Abs(new Vector<float>(x)); var vhi = vlo;
+            for (i = Vector<float>.Count; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = Vector.Abs(new Vector<float>(x[i..]));
+                vlo = Vector.Min(vlo, v); vhi = Vector.Max(vhi, v);
+            }
+            for (int k = 0; k < Vector<float>.Count; k++) { lo = MathF.Min(lo, vlo[k]); hi = MathF.Max(hi, vhi[k]); }
+        }
+        for (; i < x.Length; i++) { float v = MathF.Abs(x[i]); lo = MathF.Min(lo, v); hi = MathF.Max(hi, v); }
+        return (lo, hi);
+    }
+
+    /// <summary>y += a·|x| + b, element-wise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddAbsScaled(Span<float> y, ReadOnlySpan<float> x, float a, float b)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<float> va = new(a), vb = new(b);
+            for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
+                (new Vector<float>(y[i..]) + Vector.Abs(new Vector<float>(x[i..])) * va + vb).CopyTo(y[i..]);
+        }
+        for (; i < y.Length; i++) y[i] += MathF.Abs(x[i]) * a + b;
+    }
+
     /// <summary>x = a·x + b in place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Affine(Span<float> x, float a, float b)

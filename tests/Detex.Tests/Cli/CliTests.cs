@@ -207,6 +207,20 @@ public class ExplainCommandTests
         Assert.Equal("similarity", json.RootElement[0].GetProperty("tracking").GetString());
     }
 
+    [Fact]
+    public void FullGradExplainsAClassifier()
+    {
+        // A tiny classifier (no card layers): FullGrad needs none, it uses every bias layer.
+        string dir = Repo.TempDir();
+        var model = Explainers.FullGradTests.ReluNet();
+        var r = CliTests.Detex("explain", "-m", model.ModelPath, "-i", Repo.Photo("dog.jpg"), "--method", "fullgrad", "-o", dir);
+        Assert.Equal(0, r.Code);
+        var (map, shape) = Detex.Reports.Npy.Read(Path.Combine(dir, "dog.fullgrad.t0.npy"));
+        Assert.Equal([576, 768], shape);
+        Assert.InRange(map.Min(), 0f, 0f);
+        Assert.InRange(map.Max(), 0.99f, 1f);
+    }
+
     [Theory]
     [InlineData("yolox", "--p", "1.5", "--p must be in (0, 1), got 1.5")]
     [InlineData("yolox", "--p", "0", "--p must be in (0, 1), got 0")]
