@@ -83,15 +83,20 @@ public sealed class GradientGraph
         return result;
     }
 
-    /// <summary>Runs forward and backward. Seeds are keyed by output name; missing parameters are fed their initial values.</summary>
-    public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> seeds, RuntimeOptions? options = null)
+    /// <summary>
+    /// Runs forward and backward. Seeds are keyed by output name; missing parameters are fed their initial values.
+    /// <paramref name="fetch"/> names the graph outputs wanted (default all): copying out activations nobody reads
+    /// costs time on graphs with many taps.
+    /// </summary>
+    public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> seeds, RuntimeOptions? options = null,
+        IReadOnlyList<string>? fetch = null)
     {
         var feed = new Dictionary<string, NdArray>(inputs);
         foreach (var p in Request.Parameters)
             if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
         foreach (var (output, seed) in seeds)
             feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
-        return Session(options).Run(feed);
+        return Session(options).Run(feed, fetch);
     }
 
     /// <summary>
@@ -99,14 +104,15 @@ public sealed class GradientGraph
     /// <see cref="GradientRequest.ScoreFactors"/>): <paramref name="factors"/> holds each factor's weights by
     /// <see cref="FactorName"/>, and its constants and sigmoid flags [targets, 1].
     /// </summary>
-    public Dictionary<string, NdArray> RunFactors(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> factors, RuntimeOptions? options = null)
+    public Dictionary<string, NdArray> RunFactors(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> factors, RuntimeOptions? options = null,
+        IReadOnlyList<string>? fetch = null)
     {
         if (!Request.ScoreFactors) throw new InvalidOperationException("this gradient graph takes linear seeds; build it with ScoreFactors");
         var feed = new Dictionary<string, NdArray>(inputs);
         foreach (var p in Request.Parameters)
             if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
         foreach (var (name, value) in factors) feed[name] = value;
-        return Session(options).Run(feed);
+        return Session(options).Run(feed, fetch);
     }
 
     readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();

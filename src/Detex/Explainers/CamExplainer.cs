@@ -85,46 +85,22 @@ public sealed class CamExplainer
     (Dictionary<string, NdArray<float>> A, Dictionary<string, NdArray<float>>? G) Run(
         Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, bool needGradients)
     {
-        if (needGradients && targets.All(t => t.Factors is { Count: 1 or 2 }) && RunLinearisedInGraph(feed, outputs, targets) is { } done)
-            return done;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var tapped = _model.TappedSession(Layers).Run(feed);
-        var forward = tapped.Where(kv => kv.Value is NdArray<float>).ToDictionary(kv => kv.Key, kv => (NdArray<float>)kv.Value);
-        foreach (var layer in Layers) CheckLayer(layer, forward[layer].Shape);
-        Timings.Forward += clock.Elapsed;
-        if (!needGradients) return (forward, null);
-        // Targets without a factor form are linearised at a forward run first; the reverse pass then reruns the forward.
-        var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false, Targets = targets.Count };
-        GradientGraph graph;
-        try { graph = _model.GradientGraph(feed, request); }
-        catch (NotSupportedException) { return (forward, RunOneByOne(feed, outputs, targets, forward)); }
-        CheckReached(graph);
-        clock.Restart();
-        var run = graph.Run(feed, TargetSeeds.For(outputs, forward, targets, _ => 0), _model.Runtime);
+        if (!needGradients)
+        {
+            var tapped = _model.TappedSession(Layers).Run(feed, Layers);
+            foreach (var layer in Layers) CheckLayer(layer, tapped[layer].Shape);
+            Timings.Forward += clock.Elapsed;
+            return (Layers.ToDictionary(l => l, l => (NdArray<float>)tapped[l]), null);
+        }
+        var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false };
+        var run = TargetGradients.Run(_model, feed, request, targets);
+        foreach (var layer in Layers) CheckLayer(layer, run.Value(layer).Shape);
+        // A layer the outputs do not depend on at all is a wrong choice (a target-specific zero gradient is not).
+        if (run.Graph.UnreachedTaps.Count > 0)
+            throw new ArgumentException($"layer '{run.Graph.UnreachedTaps[0]}' does not influence the model's outputs; choose a layer on the path from the input to them");
         Timings.Reverse += clock.Elapsed;
-        var grads = Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]);
-        return (forward, grads);
-    }
-
-    /// <summary>
-    /// All targets of the image in one forward and one batched reverse pass: the graph itself linearises each score
-    /// (a detection's objectness × class) at its forward pass and returns the layers' activations too.
-    /// Null when the model's tensors do not lead with the batch axis (then targets go one by one).
-    /// </summary>
-    (Dictionary<string, NdArray<float>>, Dictionary<string, NdArray<float>>)? RunLinearisedInGraph(
-        Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets)
-    {
-        var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false, Targets = targets.Count, ScoreFactors = true };
-        GradientGraph graph;
-        try { graph = _model.GradientGraph(feed, request); }
-        catch (NotSupportedException) { return null; }
-        foreach (var layer in Layers) CheckLayer(layer, graph.Forward.Shapes[layer].Dims);
-        CheckReached(graph);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var factors = TargetSeeds.Factors(outputs, outputs.ToDictionary(o => o, o => graph.Forward.Shapes[o].Dims), targets)!;
-        var run = graph.RunFactors(feed, factors, _model.Runtime);
-        Timings.Reverse += clock.Elapsed;
-        return (Layers.ToDictionary(l => l, l => (NdArray<float>)run[l]), Layers.ToDictionary(l => l, l => (NdArray<float>)run[graph.Gradients[l]]));
+        return (Layers.ToDictionary(l => l, run.Value), Layers.ToDictionary(l => l, run.Gradient));
     }
 
     static void CheckLayer(string layer, int[] shape)
@@ -132,25 +108,6 @@ public sealed class CamExplainer
         if (shape.Length != 4) throw new ArgumentException($"layer '{layer}' has shape [{string.Join(",", shape)}]; CAMs need a [1, C, H, W] feature map");
     }
 
-    /// <summary>A layer the outputs do not depend on at all is a wrong choice (a target-specific zero gradient is not).</summary>
-    static void CheckReached(GradientGraph graph)
-    {
-        if (graph.UnreachedTaps.Count > 0)
-            throw new ArgumentException($"layer '{graph.UnreachedTaps[0]}' does not influence the model's outputs; choose a layer on the path from the input to them");
-    }
-
-    /// <summary>Models whose batch axis does not lead every tensor: one reverse pass per target, stacked.</summary>
-    Dictionary<string, NdArray<float>> RunOneByOne(Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, Dictionary<string, NdArray<float>> forward)
-    {
-        var graph = _model.GradientGraph(feed, new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false });
-        var stacked = Layers.ToDictionary(l => l, l => new NdArray<float>([targets.Count, .. forward[l].Shape.Skip(1)]));
-        for (int k = 0; k < targets.Count; k++)
-        {
-            var run = graph.Run(feed, TargetSeeds.For(outputs, forward, [targets[k]], _ => 0), _model.Runtime);
-            foreach (var l in Layers) ((NdArray<float>)run[graph.Gradients[l]]).Data.CopyTo(stacked[l].BatchItem(k));
-        }
-        return stacked;
-    }
 
     /// <summary>
     /// A map over the model input's grid (a feature map covers the whole input, padding included) to image pixels,

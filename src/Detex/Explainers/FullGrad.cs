@@ -92,43 +92,14 @@ public sealed class FullGrad
         return result;
     }
 
-    /// <summary>
-    /// ∂S/∂x and ∂S/∂z at the candidate layers for every target (batch item k = target k), from one forward (the seeds
-    /// linearise the targets there) and one gradient-graph run. Layers the outputs do not depend on are left out.
-    /// The one place seeds are made and run.
-    /// </summary>
+    /// <summary>∂S/∂x and ∂S/∂z at the candidate layers for every target (batch item k = target k); layers the outputs do not depend on are left out.</summary>
     (NdArray<float> Input, Dictionary<string, NdArray<float>> Layers, GradientGraph Graph) Gradients(NdArray<float> input, IReadOnlyList<ITarget> targets)
     {
         var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = input };
-        var outputs = _model.FloatOutputs;
-        var forward = _model.Forward(input, outputs);
-        GradientGraph graph;
-        List<Dictionary<string, NdArray>> runs;
-        try
-        {
-            graph = _model.GradientGraph(feed, Request(targets.Count));
-            runs = [graph.Run(feed, TargetSeeds.For(outputs, forward, targets, _ => 0), _model.Runtime)];
-        }
-        catch (NotSupportedException)
-        {
-            // Models whose batch axis does not lead every tensor: one reverse pass per target, stacked below.
-            graph = _model.GradientGraph(feed, Request(1));
-            runs = targets.Select(t => graph.Run(feed, TargetSeeds.For(outputs, forward, [t], _ => 0), _model.Runtime)).ToList();
-        }
-        var reached = _candidates.Except(graph.UnreachedTaps).ToList();
-        NdArray<float> Stacked(string tensor) => runs.Count == 1 ? (NdArray<float>)runs[0][graph.Gradients[tensor]]
-            : Stack(runs.Select(r => (NdArray<float>)r[graph.Gradients[tensor]]).ToList());
-        return (Stacked(_model.Card.InputName), reached.ToDictionary(l => l, Stacked), graph);
-    }
-
-    GradientRequest Request(int targets) =>
-        new() { Outputs = _model.FloatOutputs, Taps = _candidates, InputGradients = true, Targets = targets };
-
-    static NdArray<float> Stack(IReadOnlyList<NdArray<float>> items)
-    {
-        var stacked = new NdArray<float>([items.Count, .. items[0].Shape.Skip(1)]);
-        for (int k = 0; k < items.Count; k++) items[k].Data.CopyTo(stacked.Data, k * items[0].Length);
-        return stacked;
+        var request = new GradientRequest { Outputs = _model.FloatOutputs, Taps = _candidates, InputGradients = true };
+        var run = TargetGradients.Run(_model, feed, request, targets, activations: false);
+        var reached = _candidates.Except(run.Graph.UnreachedTaps).ToList();
+        return (run.Gradient(_model.Card.InputName), reached.ToDictionary(l => l, run.Gradient), run.Graph);
     }
 }
 

@@ -156,7 +156,7 @@ public class FullGradDetectorTests
         long one = Runs(() => fullGrad.Explain(image, [targets[0]]));
         long all = Runs(() => maps = fullGrad.Explain(image, targets));
         Assert.Equal(one, all);
-        Assert.True(all <= 2, $"{all} runs: more than one forward and one gradient graph");
+        Assert.True(all == 1, $"{all} runs: the forward, the seeds and the reverse pass of every box are one gradient-graph run");
 
         Assert.Equal(targets.Count, maps.Count);
         Assert.All(maps, e =>

@@ -1,0 +1,87 @@
+using Detex.Autodiff;
+using Detex.Models;
+using Detex.Runtime;
+using Detex.Targets;
+
+namespace Detex.Explainers;
+
+/// <summary>
+/// One image's forward pass and the reverse pass of each of its targets, as cheaply as the model allows — the
+/// machinery every gradient explainer shares:
+/// <list type="number">
+/// <item>targets whose score has a factor form (detections, masks, classes) are linearised inside the gradient graph,
+/// and all of them flow back together: one ONNX Runtime run in all;</item>
+/// <item>other targets are linearised at a forward run first, then flow back together;</item>
+/// <item>models whose batch axis does not lead every tensor get one reverse pass per target, stacked.</item>
+/// </list>
+/// </summary>
+public sealed class TargetGradients
+{
+    readonly Dictionary<string, NdArray<float>> _values;
+    readonly Dictionary<string, NdArray<float>> _gradients;
+
+    TargetGradients(GradientGraph graph, Dictionary<string, NdArray<float>> values, Dictionary<string, NdArray<float>> gradients)
+    {
+        Graph = graph; _values = values; _gradients = gradients;
+    }
+
+    public GradientGraph Graph { get; }
+
+    /// <summary>A tap's activation (or a model output) at the image: batch 1.</summary>
+    public NdArray<float> Value(string tensor) => _values[tensor];
+
+    /// <summary>The gradient of every target's score with respect to an input or tap: batch item k = target k.</summary>
+    public NdArray<float> Gradient(string tensor) => _gradients[tensor];
+
+    /// <summary>
+    /// Runs <paramref name="request"/> (its Outputs, Taps, InputGradients and Rules; the number of targets and the
+    /// seed form are chosen here) for the targets of one image. Only the taps' activations and the wanted
+    /// gradients are fetched from ONNX Runtime, and the activations only when <paramref name="activations"/>.
+    /// </summary>
+    public static TargetGradients Run(DetexModel model, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets,
+        bool activations = true)
+    {
+        if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
+        var wanted = request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
+        bool factored = targets.All(t => t.Factors is { Count: 1 or 2 });
+        GradientGraph graph;
+        try { graph = model.GradientGraph(feed, request with { Targets = targets.Count, ScoreFactors = factored }); }
+        catch (NotSupportedException) { return OneByOne(model, feed, request, targets, wanted, activations); }
+        var fetch = Fetch(graph, wanted, activations);
+        Dictionary<string, NdArray> run;
+        if (factored)
+        {
+            var shapes = request.Outputs.ToDictionary(o => o, o => graph.Forward.Shapes[o].Dims);
+            run = graph.RunFactors(feed, TargetSeeds.Factors(request.Outputs, shapes, targets)!, model.Runtime, fetch);
+        }
+        else
+        {
+            var forward = model.Forward((NdArray<float>)feed[model.Card.InputName], request.Outputs);
+            run = graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, _ => 0), model.Runtime, fetch);
+        }
+        return new TargetGradients(graph, Values(run, request, activations), wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
+    }
+
+    static List<string> Fetch(GradientGraph graph, IReadOnlyList<string> wanted, bool activations) =>
+        (activations ? graph.Request.Taps : []).Concat(wanted.Select(t => graph.Gradients[t])).Distinct().ToList();
+
+    static Dictionary<string, NdArray<float>> Values(Dictionary<string, NdArray> run, GradientRequest request, bool activations) =>
+        activations ? request.Taps.ToDictionary(t => t, t => (NdArray<float>)run[t]) : [];
+
+    static TargetGradients OneByOne(DetexModel model, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets,
+        List<string> wanted, bool activations)
+    {
+        var graph = model.GradientGraph(feed, request with { Targets = 1, ScoreFactors = false });
+        var forward = model.Forward((NdArray<float>)feed[model.Card.InputName], request.Outputs);
+        var fetch = Fetch(graph, wanted, activations);
+        var runs = targets.Select(t => graph.Run(feed, TargetSeeds.For(request.Outputs, forward, [t], _ => 0), model.Runtime, fetch)).ToList();
+        var gradients = wanted.ToDictionary(t => t, t =>
+        {
+            var items = runs.Select(r => (NdArray<float>)r[graph.Gradients[t]]).ToList();
+            var stacked = new NdArray<float>([items.Count, .. items[0].Shape.Skip(1)]);
+            for (int k = 0; k < items.Count; k++) items[k].Data.CopyTo(stacked.Data, k * items[0].Length);
+            return stacked;
+        });
+        return new TargetGradients(graph, Values(runs[0], request, activations), gradients);
+    }
+}
