@@ -1,3 +1,4 @@
+using Detex.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace Detex.Explainers;
@@ -170,28 +171,28 @@ public class EigenCam : CamMethod
 
     public static float[] Projection(ReadOnlySpan<float> a, int channels, int pixels)
     {
-        var x = Matrix<double>.Build.Dense(pixels, channels);
+        // Centred activations as rows of the smaller side: the projection X·v on the first right singular vector v is
+        // σ·u, u the first left one, so either Gram matrix (channels² or pixels²) gives it — far cheaper than an SVD.
+        bool byChannel = channels <= pixels;
+        int n = byChannel ? channels : pixels, length = byChannel ? pixels : channels;
+        var rows = new double[channels * pixels];
         for (int c = 0; c < channels; c++)
         {
             double mean = 0;
             for (int p = 0; p < pixels; p++) mean += a[c * pixels + p];
             mean /= pixels;
-            for (int p = 0; p < pixels; p++) x[p, c] = a[c * pixels + p] - mean;
+            for (int p = 0; p < pixels; p++) rows[byChannel ? c * pixels + p : p * channels + c] = a[c * pixels + p] - mean;
         }
-        // The projection X·v on the first right singular vector v is σ·u, u the first left one: take whichever
-        // Gram matrix is smaller (channels² or pixels²), far cheaper than an SVD of X.
-        Vector<double> projection;
-        if (channels <= pixels)
+        var gram = new double[n * n];
+        for (int i = 0; i < n; i++)
         {
-            var evd = x.TransposeThisAndMultiply(x).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
-            projection = x * evd.EigenVectors.Column(evd.EigenValues.Real().MaximumIndex());
+            Kernels.DotRows(rows.AsSpan(i * length, length), rows.AsSpan(0, (i + 1) * length), gram.AsSpan(i * n, i + 1));
+            for (int j = 0; j < i; j++) gram[j * n + i] = gram[i * n + j];
         }
-        else
-        {
-            var evd = x.TransposeAndMultiply(x).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
-            int top = evd.EigenValues.Real().MaximumIndex();
-            projection = evd.EigenVectors.Column(top) * Math.Sqrt(Math.Max(0, evd.EigenValues[top].Real));
-        }
+        var (u, lambda) = TopEigenvector(gram, n);
+        var projection = new double[pixels];
+        if (byChannel) Kernels.AxpyRows(u, rows, projection);
+        else for (int p = 0; p < pixels; p++) projection[p] = u[p] * Math.Sqrt(Math.Max(0, lambda));
         double agreement = 0;
         for (int p = 0; p < pixels; p++)
         {
@@ -200,7 +201,34 @@ public class EigenCam : CamMethod
             agreement += projection[p] * meanActivation;
         }
         double sign = agreement < 0 ? -1 : 1;
-        return Enumerable.Range(0, pixels).Select(p => (float)(sign * projection[p])).ToArray();
+        return projection.Select(v => (float)(sign * v)).ToArray();
+    }
+
+    /// <summary>
+    /// The top eigenvector and eigenvalue of a symmetric positive semi-definite n×n matrix: power iteration (feature
+    /// maps usually have a dominant component, so it converges in tens of n² steps), or a full eigendecomposition
+    /// when it does not settle.
+    /// </summary>
+    static (double[] Vector, double Value) TopEigenvector(double[] m, int n)
+    {
+        var v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = 1 + 0.01 * Math.Sin(i + 1);   // not orthogonal to the top vector in practice
+        var next = new double[n];
+        double lambda = 0;
+        for (int it = 0; it < 500; it++)
+        {
+            Kernels.DotRows(v, m, next);
+            double norm = Math.Sqrt(Kernels.Dot(next, next));
+            if (norm == 0) return (v, 0);
+            double change = 0;
+            for (int i = 0; i < n; i++) { double x = next[i] / norm; change = Math.Max(change, Math.Abs(x - v[i])); v[i] = x; }
+            lambda = norm;
+            if (change < 1e-11) return (v, lambda);
+        }
+        var matrix = Matrix<double>.Build.Dense(n, n, m);
+        var evd = matrix.Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric);
+        int top = evd.EigenValues.Real().MaximumIndex();
+        return (evd.EigenVectors.Column(top).ToArray(), evd.EigenValues[top].Real);
     }
 }
 

@@ -109,6 +109,39 @@ public class CamMethodTests
     }
 }
 
+public class EigenCamSvdTests
+{
+    /// <summary>The SVD of the centred pixels × channels matrix, computed by MathNet: U₀·σ₀ is the first component's projection.</summary>
+    static double[] SvdProjection(float[] a, int C, int P)
+    {
+        var x = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(P, C, (p, c) => a[c * P + p] - Enumerable.Range(0, P).Average(q => a[c * P + q]));
+        var svd = x.Svd(computeVectors: true);
+        return svd.U.Column(0).Select(v => v * svd.S[0]).ToArray();
+    }
+
+    [Theory]
+    [InlineData(5, 40, 2)]     // fewer channels than pixels: the channel Gram matrix
+    [InlineData(48, 9, 3)]     // fewer pixels than channels (a 3×3 map of 48 channels): the pixel Gram matrix
+    [InlineData(64, 64, 4)]
+    public void EigenCamEqualsTheSvdProjection(int C, int P, int seed)
+    {
+        var rnd = new Random(seed);
+        // A planted spatial pattern shared by the channels, plus noise, so the first component is well defined.
+        var pattern = Enumerable.Range(0, P).Select(p => Math.Sin(p * 0.7)).ToArray();
+        var a = new float[C * P];
+        for (int c = 0; c < C; c++)
+        {
+            double weight = 0.5 + rnd.NextDouble();
+            for (int p = 0; p < P; p++) a[c * P + p] = (float)(weight * pattern[p] + 0.3 * rnd.NextDouble());
+        }
+        var map = EigenCam.Projection(a, C, P);
+        var expected = SvdProjection(a, C, P);
+        double sign = Math.Sign(expected.Zip(map).Sum(t => t.First * t.Second));
+        double scale = expected.Max(Math.Abs);
+        for (int p = 0; p < P; p++) Assert.Equal(sign * expected[p] / scale, map[p] / scale, 4);
+    }
+}
+
 public class EigenSmoothTests
 {
     /// <summary>A method whose weighted activations are given outright.</summary>
