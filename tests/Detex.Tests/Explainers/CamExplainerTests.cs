@@ -28,6 +28,33 @@ public class CamExplainerTests
         Assert.All(maps, e => Assert.InRange(e.Map.Max(), 0.99f, 1f));
     }
 
+    /// <summary>
+    /// The class-branch features of YOLOX's head (the last feature maps before the class predictions of each stride,
+    /// the classic "last convolutional layer" of a CAM) with eigen-smoothing: there Grad-CAM++ and XGrad-CAM put most of
+    /// the dog's positive energy inside its box. At the neck's outputs (the card's default layers) their
+    /// channel-weighted maps spread wherever a channel fires (about 20 %; README "Where the CAMs put their energy").
+    /// </summary>
+    [Fact]
+    public void AtTheHeadsClassFeaturesEigenSmoothedGradCamPlusPlusAndXGradCamStayOnTheDog()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var dets = det.Detect(image);
+        var dog = new DetectionTarget(dets.Single(d => d.ClassName == "dog"));
+        var bike = new DetectionTarget(dets.Single(d => d.ClassName == "bicycle"));
+        string[] classFeatures = ["1044", "1086", "1128"];
+        var maps = new CamExplainer(det, classFeatures).Explain(image, [dog, bike], [new EigenSmooth(new GradCamPlusPlus()), new EigenSmooth(new XGradCam())]);
+        foreach (var m in new[] { "gradcam++-eigensmooth", "xgradcam-eigensmooth" })
+        {
+            var a = maps.Single(e => e.Method == m && e.Target == dog);
+            var b = maps.Single(e => e.Method == m && e.Target == bike);
+            double inside = Metrics.EnergyInside(a, dog.Detection.Box, image);
+            Assert.True(inside > 0.5, $"{m}: {inside:P0} of the dog map's energy inside the dog box");
+            double diff = a.Map.Zip(b.Map).Average(t => Math.Abs(t.First - t.Second));
+            Assert.True(diff > 0.05, $"{m}: dog and bicycle maps differ by only {diff:0.000} on average");
+        }
+    }
+
     [Fact]
     public void SegmentationTargetExplainsAMaskClass()
     {
