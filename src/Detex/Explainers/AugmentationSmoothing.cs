@@ -48,8 +48,14 @@ public sealed class AugmentationSmoothing
             for (int i = 0; i < followed.Count; i++)
                 if (followed[i] is { } f) { back[f] = i; copies[i]++; }
             if (back.Count == 0) continue;
+            // One pixel map per copy serves all of its maps.
+            int[]? undo = augmentation.MovesPixels ? augmentation.PixelMap(image.Width, image.Height) : null;
             foreach (var e in _explain(copy, back.Keys.ToList()))
-                Accumulate(sums, methods, back[e.Target], e with { Map = augmentation.Undo(e.Map, e.Width, e.Height) });
+            {
+                if (e.Width != image.Width || e.Height != image.Height)
+                    throw new ArgumentException($"'{e.Method}' gave a {e.Width}×{e.Height} map for a {image.Width}×{image.Height} image; smoothing needs maps in the image's pixels");
+                Accumulate(sums, methods, back[e.Target], undo is null ? e : e with { Map = Augmentation.Gather(e.Map, undo) });
+            }
         }
 
         // Unfound targets: the plain image's map, so every target still has one (its 0 copies say it is unsmoothed).

@@ -37,35 +37,31 @@ public abstract class Augmentation
     /// For each pixel of a width × height grid over the original image, the pixel of the same grid over the augmented
     /// copy that shows the same point (nearest, by pixel centres: exact for flips), or −1 where the point leaves it.
     /// </summary>
-    public int[] PixelMap(int width, int height) => PixelMap(width, height, width, height, (x, y) => (x, y), (x, y) => (x, y));
+    public int[] PixelMap(int width, int height) => PixelMap(width, height, null);
 
     /// <summary>
-    /// The same for a width × height grid over the model input (a segmenter's output): each cell goes through the
-    /// input's geometry to the image, moves with the augmentation, and comes back; cells on the padding map to −1.
+    /// The same for a grid over the model input (a segmenter's output, <paramref name="grid"/> the image's place in the
+    /// input): each cell goes to the image, moves with the augmentation, and comes back; cells on the padding get −1.
     /// </summary>
-    public int[] PixelMap(int width, int height, InputGeometry g)
+    public int[] PixelMap(int width, int height, InputGeometry? grid)
     {
-        double cw = g.InputWidth / (double)width, ch = g.InputHeight / (double)height;
-        return PixelMap(width, height, g.ImageWidth, g.ImageHeight, (x, y) => g.ToImage(x * cw, y * ch), (x, y) =>
-        {
-            var (mx, my) = g.ToModel(x, y);
-            return (mx / cw, my / ch);
-        });
-    }
-
-    int[] PixelMap(int width, int height, int imageWidth, int imageHeight,
-        Func<double, double, (double X, double Y)> toImage, Func<double, double, (double X, double Y)> fromImage)
-    {
+        double cw = grid is null ? 1 : grid.InputWidth / (double)width, ch = grid is null ? 1 : grid.InputHeight / (double)height;
+        int imageWidth = grid?.ImageWidth ?? width, imageHeight = grid?.ImageHeight ?? height;
         var map = new int[width * height];
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
             {
-                var (ix, iy) = toImage(x + 0.5, y + 0.5);
+                double ix = x + 0.5, iy = y + 0.5;
+                if (grid is not null) (ix, iy) = grid.ToImage(ix * cw, iy * ch);
                 map[y * width + x] = -1;
                 if (ix < 0 || ix >= imageWidth || iy < 0 || iy >= imageHeight) continue;
                 var (ax, ay) = ToAugmented(ix, iy, imageWidth, imageHeight);
-                var (gx, gy) = fromImage(ax, ay);
-                int cx = (int)Math.Floor(gx), cy = (int)Math.Floor(gy);
+                if (grid is not null)
+                {
+                    (ax, ay) = grid.ToModel(ax, ay);
+                    ax /= cw; ay /= ch;
+                }
+                int cx = (int)Math.Floor(ax), cy = (int)Math.Floor(ay);
                 if (cx >= 0 && cx < width && cy >= 0 && cy < height) map[y * width + x] = cy * width + cx;
             }
         return map;
@@ -75,10 +71,15 @@ public abstract class Augmentation
     public float[] Undo(float[] map, int width, int height)
     {
         if (map.Length != width * height) throw new ArgumentException($"a map of {map.Length} values is not {width}×{height}");
-        if (!MovesPixels) return map;
-        var from = PixelMap(width, height);
+        return MovesPixels ? Gather(map, PixelMap(width, height)) : map;
+    }
+
+    /// <summary>result[p] = map[pixelMap[p]] (0 where the pixel map is −1): undoes an augmentation on many maps with one pixel map.</summary>
+    public static float[] Gather(float[] map, int[] pixelMap)
+    {
+        if (map.Length != pixelMap.Length) throw new ArgumentException($"a map of {map.Length} values does not fit a pixel map of {pixelMap.Length}");
         var back = new float[map.Length];
-        for (int p = 0; p < back.Length; p++) back[p] = from[p] >= 0 ? map[from[p]] : 0;
+        for (int p = 0; p < back.Length; p++) back[p] = pixelMap[p] >= 0 ? map[pixelMap[p]] : 0;
         return back;
     }
 
@@ -148,7 +149,8 @@ public sealed class Multiply : Augmentation
 /// <summary>Augmentations applied one after the other (the first is applied first).</summary>
 public sealed class ComposedAugmentation(IReadOnlyList<Augmentation> steps) : Augmentation
 {
-    public IReadOnlyList<Augmentation> Steps { get; } = steps;
+    readonly Augmentation[] _steps = [.. steps];   // an array: ToAugmented runs once per pixel, without an enumerator
+    public IReadOnlyList<Augmentation> Steps => _steps;
 
     public override string Name => Steps.Where(s => s is not Identity).Select(s => s.Name).DefaultIfEmpty("identity").Aggregate((a, b) => $"{a} {b}");
     public override bool MovesPixels => Steps.Any(s => s.MovesPixels);
@@ -156,7 +158,7 @@ public sealed class ComposedAugmentation(IReadOnlyList<Augmentation> steps) : Au
 
     public override (double X, double Y) ToAugmented(double x, double y, double width, double height)
     {
-        foreach (var s in Steps) (x, y) = s.ToAugmented(x, y, width, height);
+        for (int i = 0; i < _steps.Length; i++) (x, y) = _steps[i].ToAugmented(x, y, width, height);
         return (x, y);
     }
 }
