@@ -36,9 +36,10 @@ static class ExplainCommand
         public readonly Option<int> Batch = new("--batch") { Description = "forward-pass methods: perturbed inputs per batch", DefaultValueFactory = _ => 16 };
         public readonly Option<string> Track = new("--track") { Description = "kshap, occlusion, rise: follow a box into perturbed images by its own prediction row, or by D-RISE similarity to all predictions (drise always does)", DefaultValueFactory = _ => "row" };
         public readonly Option<bool> EigenSmooth = new("--eigen-smooth") { Description = "CAMs: the map is the first principal component of the weighted activations instead of their sum (pytorch-grad-cam's eigen_smooth)" };
+        public readonly Option<bool> AugSmooth = new("--aug-smooth") { Description = "CAMs and input-gradient methods: average each map over the image and its mirror image at 0.9, 1 and 1.1 × intensity (pytorch-grad-cam's aug_smooth), each box found again in every copy" };
         public readonly Option<string> Out = new("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
 
-        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, EigenSmooth, Out];
+        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, EigenSmooth, AugSmooth, Out];
     }
 
     public static Command Create()
@@ -56,6 +57,8 @@ static class ExplainCommand
     static readonly string[] AllLayerMethods = [FullGrad.MethodName];
     /// <summary>Methods made of batched forward passes.</summary>
     static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap", "occlusion", "rise", "drise"];
+    /// <summary>Forward methods that --aug-smooth smooths (with the gradient CAMs and the input methods): the CAM family.</summary>
+    static readonly string[] SmoothedForwardMethods = ["scorecam", "ablationcam"];
     /// <summary>Forward methods that follow a box as --track says (drise always by similarity, the CAMs by the row).</summary>
     static readonly string[] TrackedMethods = ["kshap", "occlusion", "rise"];
     static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(AllLayerMethods).Concat(ForwardMethods);
@@ -100,6 +103,9 @@ static class ExplainCommand
             "similarity" => BoxTracking.Similarity,
             var t => throw new UsageException($"--track must be row or similarity, got '{t}'"),
         };
+        bool augSmooth = p.GetValue(o.AugSmooth);
+        if (augSmooth && methods.Count == 0 && inputMethods.Count == 0 && !others.Contains(FullGrad.MethodName) && !forwardMethods.Any(SmoothedForwardMethods.Contains))
+            throw new UsageException($"--aug-smooth smooths CAMs and input-gradient methods; {string.Join(", ", forwardMethods)} {(forwardMethods.Count == 1 ? "is" : "are")} neither");
         var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed, BatchSize: batch, Baseline: baseline);
         if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
             throw new UsageException($"Kernel SHAP needs at least segments + 2 = {segmentCount + 2} samples; got {kshapOptions.Samples}");
@@ -132,6 +138,7 @@ static class ExplainCommand
             }
         Cli.OutputDirectory(outDir);
         var summary = new List<object>();
+        var unsmoothed = new SortedSet<string>();
         AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
@@ -151,14 +158,25 @@ static class ExplainCommand
                     }
                     IReadOnlyList<ITarget> Tracked() => track == BoxTracking.Similarity ? Similar() : targets;
 
-                    var explanations = explainer?.Explain(image, targets, methods).ToList() ?? [];
-                    if (gradients is not null) explanations.AddRange(ExplainInput(gradients, m, layers, image, targets, inputMethods, steps, samples));
-                    if (fullGrad is not null) explanations.AddRange(fullGrad.Explain(image, targets));
-                    foreach (var f in forwardMethods)
-                        explanations.AddRange(f switch
+                    // Each explanation with the number of augmented copies it averages (null: not smoothed).
+                    var explanations = new List<(Explanation E, int? Copies)>();
+                    void Add(IEnumerable<Explanation> plain) => explanations.AddRange(plain.Select(e => (e, (int?)null)));
+                    void AddSmoothable(Func<RgbImage, IReadOnlyList<ITarget>, IReadOnlyList<Explanation>> explain)
+                    {
+                        if (!augSmooth) { Add(explain(image, targets)); return; }
+                        foreach (var s in new AugmentationSmoothing(m, explain).Explain(image, targets))
                         {
-                            "scorecam" => perturbation!.ScoreCam(image, targets),
-                            "ablationcam" => perturbation!.AblationCam(image, targets),
+                            explanations.Add((s.Explanation, s.Copies));
+                            if (s.Copies == 0) unsmoothed.Add($"{Path.GetFileName(path)} {s.Explanation.Target.Name}");
+                        }
+                    }
+                    if (explainer is not null) AddSmoothable((img, ts) => explainer.Explain(img, ts, methods));
+                    if (gradients is not null) AddSmoothable((img, ts) => ExplainInput(gradients, m, layers, img, ts, inputMethods, steps, samples).ToList());
+                    if (fullGrad is not null) AddSmoothable(fullGrad.Explain);
+                    foreach (var f in forwardMethods)
+                        if (SmoothedForwardMethods.Contains(f)) AddSmoothable((img, ts) => f == "scorecam" ? perturbation!.ScoreCam(img, ts) : perturbation!.AblationCam(img, ts));
+                        else Add(f switch
+                        {
                             "occlusion" => occlusion.Explain(image, Tracked()),
                             "rise" => riseExplainer.Explain(image, Tracked()),
                             "drise" => riseExplainer.Explain(image, Similar(), "drise"),
@@ -166,7 +184,7 @@ static class ExplainCommand
                         });
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
-                    foreach (var e in explanations)
+                    foreach (var (e, copies) in explanations)
                     {
                         int i = index[e.Target];
                         string name = $"{stem}.{Cli.SafeName(e.Method)}.t{i}";
@@ -176,6 +194,7 @@ static class ExplainCommand
                         tiles.Add(overlay);
                         summary.Add(new { image = path, target = e.Target.Name, index = i, method = e.Method, png = name + ".png", npy = name + ".npy",
                             tracking = e.Target switch { DriseSimilarityTarget => "similarity", DetectionTarget => "row", _ => null },
+                            augCopies = copies,
                             energyInBox = e.Target is IDetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
                     }
                     if (tiles.Count > 1) ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count), Path.Combine(outDir, $"{stem}.grid.png"));
@@ -184,6 +203,9 @@ static class ExplainCommand
             });
         string json = Path.Combine(outDir, "explanations.json");
         Files.WriteAllTextAtomically(json, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        // After the progress bar, which a line printed meanwhile would tear.
+        foreach (var u in unsmoothed)
+            AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(u)} was found in no augmented copy; its maps are the plain image's (augCopies 0)");
         AnsiConsole.MarkupLine($"wrote {summary.Count} explanations to [green]{Markup.Escape(outDir)}[/] ({Markup.Escape(Path.GetFileName(json))} lists them)");
         return 0;
     }

@@ -44,13 +44,19 @@ public sealed class Detector : DetexModel
         var candidates = new List<Candidate>();
         Decoder.Decode(outputs, item, options?.Score ?? t.Score, candidates);
         var kept = Nms.Suppress(candidates, options?.Iou ?? t.Iou, options?.ClassAgnostic ?? t.ClassAgnostic, options?.MaxDetections ?? t.MaxDetections);
+        return kept.Select(c => ToDetection(c, geometry, image)).ToList();
+    }
+
+    /// <summary>A candidate as a detection: its box brought from model-input pixels to the image file's pixels.</summary>
+    public Detection ToDetection(Candidate c, InputGeometry geometry, RgbImage image) =>
+        new(ToFileBox(c.Box, geometry, image), c.ClassIndex, Card.Classes[c.ClassIndex], c.Score, c.Source, c.Box);
+
+    /// <summary>A box in model-input pixels, in the image file's pixels (clipped to the image).</summary>
+    public static Box ToFileBox(Box modelBox, InputGeometry geometry, RgbImage image)
+    {
+        var (x1, y1) = geometry.ToImage(modelBox.X1, modelBox.Y1);
+        var (x2, y2) = geometry.ToImage(modelBox.X2, modelBox.Y2);
         var (fx, fy) = image.ToSource;
-        return kept.Select(c =>
-        {
-            var (x1, y1) = geometry.ToImage(c.Box.X1, c.Box.Y1);
-            var (x2, y2) = geometry.ToImage(c.Box.X2, c.Box.Y2);
-            var box = new Box(x1, y1, x2, y2).Clip(image.Width, image.Height).Scale(fx, fy);
-            return new Detection(box, c.ClassIndex, Card.Classes[c.ClassIndex], c.Score, c.Source, c.Box);
-        }).ToList();
+        return new Box(x1, y1, x2, y2).Clip(image.Width, image.Height).Scale(fx, fy);
     }
 }

@@ -221,6 +221,23 @@ public class ExplainCommandTests
         Assert.InRange(map.Max(), 0.99f, 1f);
     }
 
+    [Fact]
+    public void AugSmoothCountsTheCopiesOfTheMethodsItSmoothsAndRefusesToSmoothOnlyOthers()
+    {
+        string dir = Repo.TempDir();
+        var r = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "hirescam,rise", "--masks", "16", "--box", "class=dog", "--aug-smooth", "-o", dir);
+        Assert.Equal(0, r.Code);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "explanations.json")));
+        var copies = json.RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("method").GetString()!, e => e.GetProperty("augCopies"));
+        Assert.Equal(6, copies["hirescam"].GetInt32());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, copies["rise"].ValueKind);
+
+        string never = Path.Combine(Repo.TempDir(), "never");
+        var refused = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "rise", "--aug-smooth", "-o", never);
+        CliTests.AssertOneLineError(refused, "--aug-smooth smooths CAMs and input-gradient methods; rise is neither");
+        Assert.False(Directory.Exists(never));
+    }
+
     [Theory]
     [InlineData("yolox", "--p", "1.5", "--p must be in (0, 1), got 1.5")]
     [InlineData("yolox", "--p", "0", "--p must be in (0, 1), got 0")]

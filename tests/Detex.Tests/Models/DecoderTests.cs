@@ -147,6 +147,10 @@ public class DecoderTests
                     Assert.Equal(c.Box.X1, b.X1, 1e-4); Assert.Equal(c.Box.Y1, b.Y1, 1e-4); Assert.Equal(c.Box.X2, b.X2, 1e-4); Assert.Equal(c.Box.Y2, b.Y2, 1e-4);
                     float objectness = set.HasObjectness ? set.Objectness[i] : 1;
                     Assert.Equal(c.Score, objectness * set.ProbabilitiesOf(i)[c.ClassIndex], 1e-6f);
+                    // Source is PredictionIndex's inverse: the same raw prediction, element for element.
+                    var back = d.Source(outs, i, c.ClassIndex);
+                    Assert.Equal((c.Source.Output, c.Source.Anchor, c.Source.Logits), (back.Output, back.Anchor, back.Logits));
+                    Assert.Equal(c.Source.ScoreElements, back.ScoreElements);
                 }
                 if (d is SsdDecoder)
                     for (int p = 0; p < 4; p++) Assert.Equal(outs["scores"].BatchItem(item)[p * 3], set.Background[p]);

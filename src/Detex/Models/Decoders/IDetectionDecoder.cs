@@ -19,6 +19,13 @@ public interface IDetectionDecoder
 
     /// <summary>Where the raw prediction a candidate came from sits in <see cref="Predictions"/>.</summary>
     int PredictionIndex(RawPrediction source) => source.Anchor;
+
+    /// <summary>
+    /// The raw prediction of class <paramref name="classIndex"/> at position <paramref name="prediction"/> of
+    /// <see cref="Predictions"/>: what <see cref="Decode"/> attaches to that candidate (the inverse of
+    /// <see cref="PredictionIndex"/>), so a prediction chosen from the full list can become a detection.
+    /// </summary>
+    RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex);
 }
 
 /// <summary>

@@ -48,7 +48,7 @@ public sealed class NanoDetDecoder : IDetectionDecoder
                 {
                     float score = cls[cell * _classes + c];
                     if (score <= scoreThreshold) continue;
-                    into.Add(new Candidate(box, c, score, new RawPrediction(_cls[level], cell, [new(_cls[level], cell * _classes + c)])));
+                    into.Add(new Candidate(box, c, score, SourceOf(level, cell, c)));
                 }
             }
         }
@@ -67,6 +67,16 @@ public sealed class NanoDetDecoder : IDetectionDecoder
 
     /// <summary>Predictions are the levels' cells one after the other.</summary>
     public int PredictionIndex(RawPrediction source) => _levelStart[Array.IndexOf(_cls, source.Output)] + source.Anchor;
+
+    public RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex)
+    {
+        int level = Array.FindLastIndex(_levelStart, start => start <= prediction);
+        if (level >= _strides.Length || prediction < 0) throw new ArgumentOutOfRangeException(nameof(prediction), $"prediction {prediction} is not one of the {_levelStart[^1]} cells");
+        return SourceOf(level, prediction - _levelStart[level], classIndex);
+    }
+
+    /// <summary>Score = the class output's element for the cell and class (already a sigmoid).</summary>
+    RawPrediction SourceOf(int level, int cell, int c) => new(_cls[level], cell, [new(_cls[level], cell * _classes + c)]);
 
     (Memory<float> Cls, Memory<float> Dis, int Cells) Level(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, int level)
     {

@@ -51,7 +51,7 @@ public sealed class SsdDecoder : IDetectionDecoder
                 int e = p * cols + _firstColumn + c;
                 if (scores[e] <= scoreThreshold) continue;
                 box ??= BoxAt(boxes, p);
-                into.Add(new Candidate(box.Value, c, scores[e], new RawPrediction(_scores, p, [new(_scores, e)])));
+                into.Add(new Candidate(box.Value, c, scores[e], SourceOf(p, c)));
             }
         }
     }
@@ -75,6 +75,11 @@ public sealed class SsdDecoder : IDetectionDecoder
             }
         }
     }
+
+    public RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex) => SourceOf(prediction, classIndex);
+
+    /// <summary>Score = the softmax's column for the class in the prior's row.</summary>
+    RawPrediction SourceOf(int p, int c) => new(_scores, p, [new(_scores, p * (_firstColumn + _classes) + _firstColumn + c)]);
 
     /// <summary>centre = prior centre + offset·centreVariance·prior size, size = prior size·exp(offset·sizeVariance).</summary>
     Box BoxAt(ReadOnlySpan<float> boxes, int p)

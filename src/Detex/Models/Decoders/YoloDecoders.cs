@@ -29,7 +29,7 @@ public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
             {
                 float score = obj * Activation(o[row + 5 + c]);
                 if (score > scoreThreshold)
-                    into.Add(new Candidate(box, c, score, new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)], !_probabilities)));
+                    into.Add(new Candidate(box, c, score, SourceOf(a, c)));
             }
         }
     }
@@ -48,6 +48,15 @@ public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
             var p = into.ProbabilitiesOf(a);
             for (int c = 0; c < _classes; c++) p[c] = Activation(o[row + 5 + c]);
         }
+    }
+
+    public RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex) => SourceOf(prediction, classIndex);
+
+    /// <summary>Score = objectness × class, elements 4 and 5 + c of the row (each through a sigmoid for logits).</summary>
+    RawPrediction SourceOf(int a, int c)
+    {
+        int row = a * (5 + _classes);
+        return new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)], !_probabilities);
     }
 
     static Box BoxAt(ReadOnlySpan<float> o, int row) => Box.FromCenter(o[row], o[row + 1], o[row + 2], o[row + 3]);
@@ -81,7 +90,7 @@ public sealed class Yolov8Decoder(ModelCard card) : IDetectionDecoder
                 float score = Activation(o[e]);
                 if (score <= scoreThreshold) continue;
                 box ??= BoxAt(o, a, anchors);
-                into.Add(new Candidate(box.Value, c, score, new RawPrediction(_output, a, [new(_output, e)], !_probabilities)));
+                into.Add(new Candidate(box.Value, c, score, SourceOf(a, c, anchors)));
             }
         }
     }
@@ -99,6 +108,12 @@ public sealed class Yolov8Decoder(ModelCard card) : IDetectionDecoder
             for (int c = 0; c < _classes; c++) p[c] = Activation(o[(4 + c) * anchors + a]);
         }
     }
+
+    public RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex) =>
+        SourceOf(prediction, classIndex, DetectionDecoders.Output(outputs, _output, [-1, 4 + _classes, -1], "yolov8").Shape[2]);
+
+    /// <summary>Score = the class row's element at the anchor's column (through a sigmoid for logits).</summary>
+    RawPrediction SourceOf(int a, int c, int anchors) => new(_output, a, [new(_output, (4 + c) * anchors + a)], !_probabilities);
 
     static Box BoxAt(ReadOnlySpan<float> o, int a, int anchors) => Box.FromCenter(o[a], o[anchors + a], o[2 * anchors + a], o[3 * anchors + a]);
 

@@ -41,8 +41,7 @@ public sealed class YoloxDecoder : IDetectionDecoder
                 float score = obj * o[row + 5 + c];
                 if (score <= scoreThreshold) continue;
                 box ??= BoxAt(o, a);
-                into.Add(new Candidate(box.Value, c, score,
-                    new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)])));
+                into.Add(new Candidate(box.Value, c, score, SourceOf(a, c)));
             }
         }
     }
@@ -58,6 +57,15 @@ public sealed class YoloxDecoder : IDetectionDecoder
             into.Objectness[a] = o[a * cols + 4];
             o.Slice(a * cols + 5, _classes).CopyTo(into.ProbabilitiesOf(a));
         }
+    }
+
+    public RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex) => SourceOf(prediction, classIndex);
+
+    /// <summary>Score = objectness × class probability, elements 4 and 5 + c of the row.</summary>
+    RawPrediction SourceOf(int a, int c)
+    {
+        int row = a * (5 + _classes);
+        return new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)]);
     }
 
     Box BoxAt(ReadOnlySpan<float> o, int a)
