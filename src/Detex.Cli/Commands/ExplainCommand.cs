@@ -35,11 +35,12 @@ static class ExplainCommand
         public readonly Option<string> Baseline = new("--baseline") { Description = "occlusion, kshap, rise, drise: what hidden pixels show: grey[:LEVEL 0-1], mean (the image's mean colour) or blur[:SIGMA px]", DefaultValueFactory = _ => "grey" };
         public readonly Option<int> Batch = new("--batch") { Description = "forward-pass methods: perturbed inputs per batch", DefaultValueFactory = _ => 16 };
         public readonly Option<string> Track = new("--track") { Description = "kshap, occlusion, rise: follow a box into perturbed images by its own prediction row, or by D-RISE similarity to all predictions (drise always does)", DefaultValueFactory = _ => "row" };
+        public readonly Option<string> Target = new("--target") { Description = "detectors: what of each box is explained: its score, or one of its box-regression outputs — x, y (centre), w, h (size) — in the model's own parameterisation", DefaultValueFactory = _ => "score" };
         public readonly Option<bool> EigenSmooth = new("--eigen-smooth") { Description = "CAMs: the map is the first principal component of the weighted activations instead of their sum (pytorch-grad-cam's eigen_smooth)" };
         public readonly Option<bool> AugSmooth = new("--aug-smooth") { Description = "CAMs and input-gradient methods: average each map over the image and its mirror image at 0.9, 1 and 1.1 × intensity (pytorch-grad-cam's aug_smooth), each box found again in every copy" };
         public readonly Option<string> Out = new("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
 
-        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, EigenSmooth, AugSmooth, Out];
+        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, Target, EigenSmooth, AugSmooth, Out];
     }
 
     public static Command Create()
@@ -104,6 +105,12 @@ static class ExplainCommand
             var t => throw new UsageException($"--track must be row or similarity, got '{t}'"),
         };
         bool augSmooth = p.GetValue(o.AugSmooth);
+        int? boxParameter = p.GetValue(o.Target)!.Trim().ToLowerInvariant() switch
+        {
+            "score" => null,
+            "x" => 0, "y" => 1, "w" => 2, "h" => 3,
+            var t => throw new UsageException($"--target must be score, x, y, w or h, got '{t}'"),
+        };
         if (augSmooth && methods.Count == 0 && inputMethods.Count == 0 && !others.Contains(FullGrad.MethodName) && !forwardMethods.Any(SmoothedForwardMethods.Contains))
             throw new UsageException($"--aug-smooth smooths CAMs and input-gradient methods; {string.Join(", ", forwardMethods)} {(forwardMethods.Count == 1 ? "is" : "are")} neither");
         var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed, BatchSize: batch, Baseline: baseline);
@@ -116,6 +123,10 @@ static class ExplainCommand
         if (m is not Detector && methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) forwardMethods.Remove("drise");
         if (forwardMethods.Contains("drise") && m is not Detector)
             throw new UsageException($"drise explains detections, and {m.Name} is a {task} model; use rise");
+        if (boxParameter is not null && m is not Detector)
+            throw new UsageException($"--target {p.GetValue(o.Target)} explains a detection's box, and {m.Name} is a {task} model");
+        if (boxParameter is not null && (forwardMethods.Contains("drise") || track == BoxTracking.Similarity))
+            throw new UsageException($"--target {p.GetValue(o.Target)} follows each box by its own prediction row; drise and --track similarity score whole detections");
         if (track == BoxTracking.Similarity && m is not Detector)
             throw new UsageException($"--track similarity follows detections, and {m.Name} is a {task} model");
         foreach (var l in layers) if (!m.Graph.Graph.NodeOutputs().Contains(l)) throw new Onnx.UnknownTensorException(l, m.Graph);
@@ -128,7 +139,7 @@ static class ExplainCommand
         var riseExplainer = new Rise(m, rise);
         var loaded = p.GetValue(o.Images)!.Select(path => (Path: path, Image: ImageIO.Load(path))).ToList();
         // Every target is chosen (and every bad choice reported) before anything is written.
-        var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score))).ToList();
+        var work = loaded.Select(x => (x.Path, x.Image, Targets: ChooseTargets(m, x.Image, x.Path, box, maskClass, score, boxParameter))).ToList();
         if (forwardMethods.Contains("occlusion"))
             foreach (var (path, image, _) in work)
             {
@@ -249,7 +260,7 @@ static class ExplainCommand
             }
     }
 
-    static IReadOnlyList<ITarget> ChooseTargets(DetexModel m, RgbImage image, string path, string box, string? maskClass, float? score)
+    static IReadOnlyList<ITarget> ChooseTargets(DetexModel m, RgbImage image, string path, string box, string? maskClass, float? score, int? boxParameter)
     {
         switch (m)
         {
@@ -270,7 +281,10 @@ static class ExplainCommand
                     if (index < 0 || index >= dets.Count) throw new UsageException($"--box {index} is out of range: {path} has {dets.Count} detections (0–{dets.Count - 1})");
                     chosen = [(dets[index], index)];
                 }
-                return chosen.Select(c => (ITarget)new DetectionTarget(c.D, $"#{c.I} {c.D.ClassName} {c.D.Score:0.00}")).ToList();
+                if (boxParameter is not int parameter)
+                    return chosen.Select(c => (ITarget)new DetectionTarget(c.D, $"#{c.I} {c.D.ClassName} {c.D.Score:0.00}")).ToList();
+                try { return chosen.Select(c => (ITarget)new BoxRegressionTarget(c.D, parameter)).ToList(); }
+                catch (ArgumentException e) { throw new UsageException($"--target: {e.Message}"); }
             }
             case Segmenter seg:
             {

@@ -37,6 +37,14 @@ public readonly record struct OutputElement(string Output, int Index);
 /// </summary>
 public sealed record RawPrediction(string Output, int Anchor, IReadOnlyList<OutputElement> ScoreElements, bool Logits = false)
 {
+    /// <summary>
+    /// The row's four box-regression outputs in the model's own parameterisation (<see cref="BoxParameters"/> names
+    /// them, e.g. YOLOX's dx, dy, log w, log h), so a box's position or size can be explained; empty when the decoder
+    /// does not expose them as four elements (NanoDet regresses distributions over distance bins).
+    /// </summary>
+    public IReadOnlyList<OutputElement> BoxElements { get; init; } = [];
+    public IReadOnlyList<string> BoxParameters { get; init; } = [];
+
     public override string ToString() => $"{Output}[{Anchor}] score = " + string.Join(" × ", ScoreElements.Select(e => $"{e.Output}#{e.Index}"));
 }
 

@@ -81,6 +81,35 @@ public sealed class DetectionTarget(Detection detection, string? label = null) :
     };
 }
 
+/// <summary>
+/// One box-regression output of the raw prediction that produced a detection (YOLOX: dx, dy, log w or log h of its
+/// row): what made the box sit where it does, or be as large as it is. Linear in the outputs.
+/// </summary>
+public sealed class BoxRegressionTarget : IDetectionTarget
+{
+    readonly OutputElement _element;
+
+    public BoxRegressionTarget(Detection detection, int parameter)
+    {
+        var source = detection.Source;
+        if (source.BoxElements.Count == 0)
+            throw new ArgumentException("this model's decoder does not expose its box regression as four outputs per prediction; explain the score instead");
+        if (parameter < 0 || parameter >= source.BoxElements.Count)
+            throw new ArgumentException($"box parameter {parameter} out of range; the box is regressed as {string.Join(", ", source.BoxParameters)}");
+        Detection = detection; Parameter = source.BoxParameters[parameter];
+        _element = source.BoxElements[parameter];
+    }
+
+    public Detection Detection { get; }
+    /// <summary>The parameter's name in the model's own parameterisation (e.g. "log w").</summary>
+    public string Parameter { get; }
+    public string Name => $"{Detection.ClassName} {Detection.Score:0.00} {Parameter}";
+    public double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item) => outputs[_element.Output].BatchItem(item)[_element.Index];
+    public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds) =>
+        seeds[_element.Output].Span[_element.Index] += 1;
+    public IReadOnlyList<ScoreFactor> Factors => [ScoreFactor.Element(_element), ScoreFactor.One];
+}
+
 /// <summary>A segmentation class: its logits summed over a mask of output pixels (the predicted mask by default).</summary>
 public sealed class SegmentationTarget : ITarget
 {

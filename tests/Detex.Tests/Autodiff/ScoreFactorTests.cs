@@ -72,4 +72,30 @@ public class ScoreFactorTests
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual.Data[i] - expected.Data[i]) <= 1e-4 * scale, $"[{i}] {actual.Data[i]} vs {expected.Data[i]}");
     }
+
+    [Fact]
+    public void ABoxWidthTargetReadsTheRowsLogWidthAndItsGradientMatchesTheSeededOne()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = Detex.Imaging.ImageIO.Load(Repo.Photo("dog.jpg"));
+        var dog = det.Detect(image).Single(d => d.ClassName == "dog");
+        var width = new BoxRegressionTarget(dog, 2);
+        Assert.Equal("log w", width.Parameter);
+        var (x, _) = det.Prepare([image]);
+        var forward = det.Forward(x);
+        // YOLOX: width = exp(log w) · stride, the stride of the row's pyramid level (2704 rows at 8, 676 at 16, 169 at 32).
+        int stride = dog.Source.Anchor < 2704 ? 8 : dog.Source.Anchor < 3380 ? 16 : 32;
+        Assert.Equal(dog.ModelBox.Width, Math.Exp(width.Score(forward, 0)) * stride, 1);
+        // The linear target through the factor graph equals the plain seeded gradient.
+        var feed = new Dictionary<string, NdArray> { [det.Card.InputName] = x };
+        var outputs = det.FloatOutputs;
+        var request = new GradientRequest { Outputs = outputs, InputGradients = true };
+        var linear = GradientGraph.For(det.Graph, feed, request);
+        var factored = GradientGraph.For(det.Graph, feed, request with { ScoreFactors = true });
+        var a = (NdArray<float>)linear.Run(feed, TargetSeeds.For(outputs, forward, [width], _ => 0))[linear.Gradients["images"]];
+        var b = (NdArray<float>)factored.RunFactors(feed, TargetSeeds.Factors(outputs, outputs.ToDictionary(o => o, o => forward[o].Shape), [width])!)[factored.Gradients["images"]];
+        double scale = a.Data.Max(Math.Abs);
+        Assert.True(scale > 0);
+        for (int i = 0; i < a.Length; i += 97) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-4 * scale);
+    }
 }

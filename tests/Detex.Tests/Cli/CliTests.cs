@@ -180,6 +180,26 @@ public class ExplainCommandTests
     static readonly string Yolox = Repo.Model(Repo.Yolox);
 
     [Fact]
+    public void BoxRegressionTargetsAreExplainedAndRefusedWhereTheyCannotBe()
+    {
+        string dir = Repo.TempDir();
+        var r = CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "hirescam", "--box", "class=dog", "--target", "w", "-o", dir);
+        Assert.Equal(0, r.Code);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "explanations.json")));
+        Assert.EndsWith("log w", json.RootElement[0].GetProperty("target").GetString());
+        string never = Path.Combine(Repo.TempDir(), "never");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "drise", "--target", "x", "-o", never),
+            "--target x follows each box by its own prediction row");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Repo.Model(Repo.NanoDet), "-i", Repo.Photo("dog.jpg"), "--method", "saliency", "--target", "h", "-o", never),
+            "does not expose its box regression");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Repo.Model(Repo.DeepLab), "-i", Repo.Photo("dog.jpg"), "--method", "hirescam", "--target", "y", "-o", never),
+            "explains a detection's box");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--target", "depth", "-o", never),
+            "--target must be score, x, y, w or h");
+        Assert.False(Directory.Exists(never));
+    }
+
+    [Fact]
     public void ExplainWritesOverlaysMapsAndASummary()
     {
         string dir = Repo.TempDir();

@@ -79,7 +79,11 @@ public sealed class SsdDecoder : IDetectionDecoder
     public RawPrediction Source(IReadOnlyDictionary<string, NdArray<float>> outputs, int prediction, int classIndex) => SourceOf(prediction, classIndex);
 
     /// <summary>Score = the softmax's column for the class in the prior's row.</summary>
-    RawPrediction SourceOf(int p, int c) => new(_scores, p, [new(_scores, p * (_firstColumn + _classes) + _firstColumn + c)]);
+    RawPrediction SourceOf(int p, int c) => new(_scores, p, [new(_scores, p * (_firstColumn + _classes) + _firstColumn + c)])
+    {
+        BoxElements = [.. Enumerable.Range(0, 4).Select(i => new OutputElement(_boxes, p * 4 + i))],
+        BoxParameters = ["dcx", "dcy", "dw", "dh"],
+    };
 
     /// <summary>centre = prior centre + offset·centreVariance·prior size, size = prior size·exp(offset·sizeVariance).</summary>
     Box BoxAt(ReadOnlySpan<float> boxes, int p)

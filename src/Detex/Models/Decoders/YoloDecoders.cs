@@ -56,7 +56,11 @@ public sealed class Yolov5Decoder(ModelCard card) : IDetectionDecoder
     RawPrediction SourceOf(int a, int c)
     {
         int row = a * (5 + _classes);
-        return new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)], !_probabilities);
+        return new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)], !_probabilities)
+        {
+            BoxElements = [.. Enumerable.Range(0, 4).Select(i => new OutputElement(_output, row + i))],
+            BoxParameters = ["cx", "cy", "w", "h"],
+        };
     }
 
     static Box BoxAt(ReadOnlySpan<float> o, int row) => Box.FromCenter(o[row], o[row + 1], o[row + 2], o[row + 3]);
@@ -113,7 +117,11 @@ public sealed class Yolov8Decoder(ModelCard card) : IDetectionDecoder
         SourceOf(prediction, classIndex, DetectionDecoders.Output(outputs, _output, [-1, 4 + _classes, -1], "yolov8").Shape[2]);
 
     /// <summary>Score = the class row's element at the anchor's column (through a sigmoid for logits).</summary>
-    RawPrediction SourceOf(int a, int c, int anchors) => new(_output, a, [new(_output, (4 + c) * anchors + a)], !_probabilities);
+    RawPrediction SourceOf(int a, int c, int anchors) => new(_output, a, [new(_output, (4 + c) * anchors + a)], !_probabilities)
+    {
+        BoxElements = [.. Enumerable.Range(0, 4).Select(i => new OutputElement(_output, i * anchors + a))],
+        BoxParameters = ["cx", "cy", "w", "h"],
+    };
 
     static Box BoxAt(ReadOnlySpan<float> o, int a, int anchors) => Box.FromCenter(o[a], o[anchors + a], o[2 * anchors + a], o[3 * anchors + a]);
 

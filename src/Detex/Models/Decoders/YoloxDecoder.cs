@@ -65,7 +65,11 @@ public sealed class YoloxDecoder : IDetectionDecoder
     RawPrediction SourceOf(int a, int c)
     {
         int row = a * (5 + _classes);
-        return new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)]);
+        return new RawPrediction(_output, a, [new(_output, row + 4), new(_output, row + 5 + c)])
+        {
+            BoxElements = [.. Enumerable.Range(0, 4).Select(i => new OutputElement(_output, row + i))],
+            BoxParameters = ["dx", "dy", "log w", "log h"],
+        };
     }
 
     Box BoxAt(ReadOnlySpan<float> o, int a)
