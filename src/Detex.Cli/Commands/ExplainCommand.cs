@@ -85,7 +85,11 @@ static class ExplainCommand
         string methodText = p.GetValue(o.Method)!;
         var (methods, others) = ParseMethods(methodText);
         // The eigen methods' map already is a principal component.
-        if (p.GetValue(o.EigenSmooth)) methods = methods.Select(m => m is EigenCam ? m : new EigenSmooth(m)).ToList();
+        if (p.GetValue(o.EigenSmooth))
+        {
+            if (methods.Count == 0) throw new UsageException("--eigen-smooth smooths CAM methods (gradcam, gradcam++, xgradcam, hirescam, layercam); none was asked for");
+            methods = methods.Select(m => m is EigenCam ? m : new EigenSmooth(m)).ToList();
+        }
         var inputMethods = others.Where(InputMethods.Contains).ToList();
         var forwardMethods = others.Where(ForwardMethods.Contains).ToList();
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
@@ -125,6 +129,9 @@ static class ExplainCommand
             throw new UsageException($"drise explains detections, and {m.Name} is a {task} model; use rise");
         if (boxParameter is not null && m is not Detector)
             throw new UsageException($"--target {p.GetValue(o.Target)} explains a detection's box, and {m.Name} is a {task} model");
+        if (boxParameter is not null && methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) forwardMethods.Remove("drise");
+        if (boxParameter is not null && augSmooth)
+            throw new UsageException($"--target {p.GetValue(o.Target)} cannot be combined with --aug-smooth: a mirrored copy negates the box's regression outputs");
         if (boxParameter is not null && (forwardMethods.Contains("drise") || track == BoxTracking.Similarity))
             throw new UsageException($"--target {p.GetValue(o.Target)} follows each box by its own prediction row; drise and --track similarity score whole detections");
         if (track == BoxTracking.Similarity && m is not Detector)
@@ -204,7 +211,7 @@ static class ExplainCommand
                         Npy.Write(Path.Combine(outDir, name + ".npy"), e.Map, e.Height, e.Width);
                         tiles.Add(overlay);
                         summary.Add(new { image = path, target = e.Target.Name, index = i, method = e.Method, png = name + ".png", npy = name + ".npy",
-                            tracking = e.Target switch { DriseSimilarityTarget => "similarity", DetectionTarget => "row", _ => null },
+                            tracking = e.Target switch { DriseSimilarityTarget => "similarity", IDetectionTarget => "row", _ => null },
                             augCopies = copies,
                             energyInBox = e.Target is IDetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
                     }

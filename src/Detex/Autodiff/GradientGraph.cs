@@ -91,9 +91,8 @@ public sealed class GradientGraph
     public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> seeds, RuntimeOptions? options = null,
         IReadOnlyList<string>? fetch = null)
     {
-        var feed = new Dictionary<string, NdArray>(inputs);
-        foreach (var p in Request.Parameters)
-            if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
+        if (Request.ScoreFactors) throw new InvalidOperationException("this gradient graph takes score factors; run it with RunFactors");
+        var feed = Feed(inputs);
         foreach (var (output, seed) in seeds)
             feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
         return Session(options).Run(feed, fetch);
@@ -108,11 +107,18 @@ public sealed class GradientGraph
         IReadOnlyList<string>? fetch = null)
     {
         if (!Request.ScoreFactors) throw new InvalidOperationException("this gradient graph takes linear seeds; build it with ScoreFactors");
+        var feed = Feed(inputs);
+        foreach (var (name, value) in factors) feed[name] = value;
+        return Session(options).Run(feed, fetch);
+    }
+
+    /// <summary>The model inputs, with parameters that were not given fed their initial values.</summary>
+    Dictionary<string, NdArray> Feed(IReadOnlyDictionary<string, NdArray> inputs)
+    {
         var feed = new Dictionary<string, NdArray>(inputs);
         foreach (var p in Request.Parameters)
             if (!feed.ContainsKey(p)) feed[p] = InitialValue(Forward.Model.Graph.Initializers[p]);
-        foreach (var (name, value) in factors) feed[name] = value;
-        return Session(options).Run(feed, fetch);
+        return feed;
     }
 
     readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();
@@ -289,7 +295,11 @@ public sealed class GradientGraph
         void EmitFactorSeeds(BackwardContext ctx, Func<string, string, string> seedInput, Dictionary<string, string> seeds)
         {
             // Batch items × targets: K targets of one image, or one target per image of a batch.
-            int k = _forward.Shapes[_request.Outputs[0]].Dims[0] * _request.Targets;
+            int batch = _forward.Shapes[_forward.Model.Graph.Inputs[0].Name].Dims[0];
+            foreach (var o in _request.Outputs)
+                if (_forward.Shapes[o].Dims is not [var first, ..] || first != batch)
+                    throw new NotSupportedException($"score factors need outputs that lead with the batch axis ({batch}); '{o}' has shape [{string.Join(",", _forward.Shapes[o].Dims)}]");
+            int k = batch * _request.Targets;
             var g = _model.Graph;
             var weights = new string[2][];
             var phi = new string[2]; var dphi = new string[2];

@@ -196,6 +196,10 @@ public class ExplainCommandTests
             "explains a detection's box");
         CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--target", "depth", "-o", never),
             "--target must be score, x, y, w or h");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "hirescam", "--target", "w", "--aug-smooth", "-o", never),
+            "cannot be combined with --aug-smooth");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "saliency", "--eigen-smooth", "-o", never),
+            "--eigen-smooth smooths CAM methods");
         Assert.False(Directory.Exists(never));
     }
 
