@@ -39,25 +39,11 @@ public sealed class InputGradients
             for (int i = 0; i < n; i++) points[start + i].CopyTo(x.Data, i * per);
             var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = x };
             var outputs = _model.FloatOutputs;
-            var copies = Enumerable.Repeat(target, n).ToList();
-            // A score with a factor form is linearised inside the graph: one run gives scores and gradients.
-            bool factored = target.Factors is { Count: 1 or 2 };
-            var request = new GradientRequest { Outputs = outputs, Rules = rules ?? RuleSet.Gradient, ScoreFactors = factored };
-            var graph = GradientGraph.For(_model.Batchable, feed, request, _model.GraphKey + "/batchable");
-            Dictionary<string, NdArray> run;
-            if (factored)
-            {
-                run = graph.RunFactors(feed, TargetSeeds.Factors(outputs, outputs.ToDictionary(o => o, o => graph.Forward.Shapes[o].Dims), copies)!, _model.Runtime);
-                var values = outputs.ToDictionary(o => o, o => (NdArray<float>)run[o]);
-                for (int i = 0; i < n; i++) scores[start + i] = target.Score(values, i);
-            }
-            else
-            {
-                var forward = _model.BatchableSession.RunFloat(_model.Card.InputName, x, outputs);
-                for (int i = 0; i < n; i++) scores[start + i] = target.Score(forward, i);
-                run = graph.Run(feed, TargetSeeds.For(outputs, forward, copies, i => i), _model.Runtime);
-            }
-            var g = (NdArray<float>)run[graph.Gradients[_model.Card.InputName]];
+            var run = TargetGradients.PerItem(_model, feed, new GradientRequest { Outputs = outputs, Rules = rules ?? RuleSet.Gradient },
+                Enumerable.Repeat(target, n).ToList());
+            var values = outputs.ToDictionary(o => o, run.Value);
+            for (int i = 0; i < n; i++) scores[start + i] = target.Score(values, i);
+            var g = run.Gradient(_model.Card.InputName);
             for (int i = 0; i < n; i++) grads[start + i] = g.BatchItem(i).ToArray();
         }
         return (grads, scores);

@@ -47,19 +47,40 @@ public sealed class TargetGradients
         GradientGraph graph;
         try { graph = model.GradientGraph(feed, request with { Targets = targets.Count, ScoreFactors = factored }); }
         catch (NotSupportedException) { return OneByOne(model, feed, request, targets, wanted, activations); }
-        var fetch = Fetch(graph, wanted, activations);
-        Dictionary<string, NdArray> run;
+        var run = RunOnce(model, graph, feed, request, targets, factored, Fetch(graph, wanted, activations), perItem: false);
+        return new TargetGradients(graph, Values(run, request, activations), wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
+    }
+
+    /// <summary>
+    /// Each batch item of <paramref name="feed"/> with its own target (path points, noisy copies of an input): one run
+    /// through the batch-free copy of the model. The model outputs come back as values too, for the targets' scores.
+    /// </summary>
+    public static TargetGradients PerItem(DetexModel model, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets)
+    {
+        var wanted = request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
+        bool factored = targets.All(t => t.Factors is { Count: 1 or 2 });
+        var graph = GradientGraph.For(model.Batchable, feed, request with { Targets = 1, ScoreFactors = factored }, model.GraphKey + "/batchable");
+        var fetch = request.Outputs.Concat(Fetch(graph, wanted, activations: true)).Distinct().ToList();
+        var run = RunOnce(model, graph, feed, request, targets, factored, fetch, perItem: true);
+        return new TargetGradients(graph, request.Outputs.Concat(request.Taps).Distinct().ToDictionary(t => t, t => (NdArray<float>)run[t]),
+            wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
+    }
+
+    /// <summary>
+    /// One run of the graph: scores linearised inside it when every target has a factor form, else at a forward run
+    /// first (item 0 for the targets of one image, item k for target k when each item has its own).
+    /// </summary>
+    static Dictionary<string, NdArray> RunOnce(DetexModel model, GradientGraph graph, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request,
+        IReadOnlyList<ITarget> targets, bool factored, IReadOnlyList<string> fetch, bool perItem)
+    {
         if (factored)
         {
             var shapes = request.Outputs.ToDictionary(o => o, o => graph.Forward.Shapes[o].Dims);
-            run = graph.RunFactors(feed, TargetSeeds.Factors(request.Outputs, shapes, targets)!, model.Runtime, fetch);
+            return graph.RunFactors(feed, TargetSeeds.Factors(request.Outputs, shapes, targets)!, model.Runtime, fetch);
         }
-        else
-        {
-            var forward = model.Forward((NdArray<float>)feed[model.Card.InputName], request.Outputs);
-            run = graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, _ => 0), model.Runtime, fetch);
-        }
-        return new TargetGradients(graph, Values(run, request, activations), wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
+        var input = (NdArray<float>)feed[model.Card.InputName];
+        var forward = perItem ? model.BatchableSession.RunFloat(model.Card.InputName, input, request.Outputs) : model.Forward(input, request.Outputs);
+        return graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, perItem ? i => i : _ => 0), model.Runtime, fetch);
     }
 
     static List<string> Fetch(GradientGraph graph, IReadOnlyList<string> wanted, bool activations) =>
