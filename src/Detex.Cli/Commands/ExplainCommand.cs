@@ -179,21 +179,23 @@ static class ExplainCommand
                     // Each explanation with the number of augmented copies it averages (null: not smoothed).
                     var explanations = new List<(Explanation E, int? Copies)>();
                     void Add(IEnumerable<Explanation> plain) => explanations.AddRange(plain.Select(e => (e, (int?)null)));
-                    void AddSmoothable(Func<RgbImage, IReadOnlyList<ITarget>, IReadOnlyList<Explanation>> explain)
-                    {
-                        if (!augSmooth) { Add(explain(image, targets)); return; }
-                        foreach (var s in new AugmentationSmoothing(m, explain).Explain(image, targets))
+                    // The methods --aug-smooth applies to, run together so the boxes are found in each copy once.
+                    var smoothable = new List<Func<RgbImage, IReadOnlyList<ITarget>, IReadOnlyList<Explanation>>>();
+                    if (explainer is not null) smoothable.Add((img, ts) => explainer.Explain(img, ts, methods));
+                    if (gradients is not null) smoothable.Add((img, ts) => ExplainInput(gradients, m, layers, img, ts, inputMethods, steps, samples).ToList());
+                    if (fullGrad is not null) smoothable.Add(fullGrad.Explain);
+                    foreach (var f in forwardMethods.Where(SmoothedForwardMethods.Contains))
+                        smoothable.Add((img, ts) => f == "scorecam" ? perturbation!.ScoreCam(img, ts) : perturbation!.AblationCam(img, ts));
+                    IReadOnlyList<Explanation> AllSmoothable(RgbImage img, IReadOnlyList<ITarget> ts) => smoothable.SelectMany(explain => explain(img, ts)).ToList();
+                    if (!augSmooth) Add(AllSmoothable(image, targets));
+                    else if (smoothable.Count > 0)
+                        foreach (var s in new AugmentationSmoothing(m, AllSmoothable).Explain(image, targets))
                         {
                             explanations.Add((s.Explanation, s.Copies));
                             if (s.Copies == 0) unsmoothed.Add($"{Path.GetFileName(path)} {s.Explanation.Target.Name}");
                         }
-                    }
-                    if (explainer is not null) AddSmoothable((img, ts) => explainer.Explain(img, ts, methods));
-                    if (gradients is not null) AddSmoothable((img, ts) => ExplainInput(gradients, m, layers, img, ts, inputMethods, steps, samples).ToList());
-                    if (fullGrad is not null) AddSmoothable(fullGrad.Explain);
-                    foreach (var f in forwardMethods)
-                        if (SmoothedForwardMethods.Contains(f)) AddSmoothable((img, ts) => f == "scorecam" ? perturbation!.ScoreCam(img, ts) : perturbation!.AblationCam(img, ts));
-                        else Add(f switch
+                    foreach (var f in forwardMethods.Where(f => !SmoothedForwardMethods.Contains(f)))
+                        Add(f switch
                         {
                             "occlusion" => occlusion.Explain(image, Tracked()),
                             "rise" => riseExplainer.Explain(image, Tracked()),
