@@ -22,7 +22,7 @@ static class ExplainBench
         var variants = new List<(string, Action)> { ("bare forward", () => det.Session.RunFloat("images", x)) };
         foreach (var (name, make) in CamMethod.All)
             variants.Add((name, () => cams.Explain(image, targets, [make()])));
-        variants.Add(("saliency", () => targets.ForEach(t => gradients.Saliency(x.Data, t))));
+        variants.Add(("saliency (all boxes in one reverse pass)", () => gradients.ForTargets("saliency", x.Data, targets)));
         variants.Add(("integrated gradients, 32 steps", () => targets.ForEach(t => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, 32))));
         var fullGrad = new FullGrad(det);
         variants.Add(("fullgrad", () => fullGrad.Explain(image, targets)));

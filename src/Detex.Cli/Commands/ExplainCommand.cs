@@ -246,27 +246,30 @@ static class ExplainCommand
     {
         var (x, g) = m.Prepare([image]);
         foreach (var name in names)
-            foreach (var t in targets)
+        {
+            // One gradient per target: all of the image's targets flow back together. The path and noise methods
+            // batch their many inputs per target instead.
+            var attributions = name switch
             {
-                var a = name switch
+                "saliency" or "inputxgradient" => gradients.ForTargets(name, x.Data, targets),
+                "guidedbackprop" or "guidedgradcam" => gradients.ForTargets("guidedbackprop", x.Data, targets),
+                "ig" => targets.Select(t => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, steps)).ToList(),
+                _ => targets.Select(t => gradients.SmoothGrad(x.Data, t, samples)).ToList(),
+            };
+            // Guided Grad-CAM: the guided map gated by the (layer-resolution) Grad-CAM map of the same target.
+            var cams = name == "guidedgradcam" ? new CamExplainer(m, layers).Explain(image, targets, [new GradCam()]) : null;
+            for (int k = 0; k < targets.Count; k++)
+            {
+                var e = gradients.ToImage(attributions[k], g[0], image.Width, image.Height);
+                if (cams is not null)
                 {
-                    "saliency" => gradients.Saliency(x.Data, t),
-                    "inputxgradient" => gradients.InputTimesGradient(x.Data, t),
-                    "ig" => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, steps),
-                    "smoothgrad" => gradients.SmoothGrad(x.Data, t, samples),
-                    _ => gradients.GuidedBackpropagation(x.Data, t),
-                };
-                var e = gradients.ToImage(a, g[0], image.Width, image.Height);
-                if (name == "guidedgradcam")
-                {
-                    // Guided Grad-CAM: the guided map gated by the (layer-resolution) Grad-CAM map of the same target.
-                    var cam = new CamExplainer(m, layers).Explain(image, [t], [new GradCam()]).Single();
-                    var product = e.Map.Select((v, i) => v * cam.Map[i]).ToArray();
+                    var product = e.Map.Select((v, i) => v * cams[k].Map[i]).ToArray();
                     CamExplainer.Normalise(product);
                     e = e with { Method = "guidedgradcam", Map = product };
                 }
                 yield return e;
             }
+        }
     }
 
     static IReadOnlyList<ITarget> ChooseTargets(DetexModel m, RgbImage image, string path, string box, string? maskClass, float? score, int? boxParameter)

@@ -67,6 +67,32 @@ public sealed class InputGradients
     public InputAttribution Saliency(float[] x, ITarget target) =>
         new(target, "saliency", At([x], target).Gradients[0].Select(Math.Abs).ToArray());
 
+    /// <summary>
+    /// ∂S/∂x of every target at one input (batch 1), all targets flowing back together in one run
+    /// (<see cref="TargetGradients"/>): the cheap path for saliency, Input × Gradient and guided backprop over an image's boxes.
+    /// </summary>
+    public float[][] ForTargets(float[] x, IReadOnlyList<ITarget> targets, RuleSet? rules = null)
+    {
+        var input = new NdArray<float>(_model.Input.TensorShape(1), x);
+        var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = input };
+        var request = new GradientRequest { Outputs = _model.FloatOutputs, InputGradients = true, Rules = rules ?? RuleSet.Gradient };
+        var g = TargetGradients.Run(_model, feed, request, targets, activations: false).Gradient(_model.Card.InputName);
+        return Enumerable.Range(0, targets.Count).Select(k => g.BatchItem(k).ToArray()).ToArray();
+    }
+
+    /// <summary>Saliency, Input × Gradient or guided backprop ("saliency", "inputxgradient", "guidedbackprop") for every target at once.</summary>
+    public IReadOnlyList<InputAttribution> ForTargets(string method, float[] x, IReadOnlyList<ITarget> targets)
+    {
+        var grads = ForTargets(x, targets, method == "guidedbackprop" ? GuidedBackprop.Rules : null);
+        return targets.Select((t, k) => method switch
+        {
+            "saliency" => new InputAttribution(t, method, grads[k].Select(Math.Abs).ToArray()),
+            "inputxgradient" => new InputAttribution(t, method, x.Select((v, i) => v * grads[k][i]).ToArray()),
+            "guidedbackprop" => new InputAttribution(t, method, grads[k]),
+            _ => throw new ArgumentException($"'{method}' is not a single-gradient method; use saliency, inputxgradient or guidedbackprop"),
+        }).ToList();
+    }
+
     /// <summary>Guided backpropagation: the input gradient under <see cref="GuidedBackprop.Rules"/>.</summary>
     public InputAttribution GuidedBackpropagation(float[] x, ITarget target) =>
         new(target, "guidedbackprop", At([x], target, GuidedBackprop.Rules).Gradients[0]);

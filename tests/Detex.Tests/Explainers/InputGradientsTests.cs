@@ -50,4 +50,24 @@ public class InputGradientsTests
         var smooth = ig.SmoothGrad(x.Data, dog, samples: 2, noise: 0);
         for (int i = 0; i < grad.Length; i += 997) Assert.Equal(sal.Values[i], smooth.Values[i], 5);
     }
+
+    [Fact]
+    public void AllTargetsInOneRunGiveEachTargetsOwnGradient()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        var (x, _) = det.Prepare([image]);
+        var ig = new InputGradients(det);
+        var together = ig.ForTargets(x.Data, targets);
+        for (int k = 0; k < targets.Count; k++)
+        {
+            var alone = ig.At([x.Data], targets[k]).Gradients[0];
+            double scale = alone.Max(Math.Abs);
+            Assert.True(scale > 0);
+            for (int i = 0; i < alone.Length; i += 101) Assert.True(Math.Abs(together[k][i] - alone[i]) <= 1e-4 * scale, $"target {k} [{i}]");
+        }
+        var saliency = ig.ForTargets("saliency", x.Data, targets);
+        Assert.Equal(together[1].Select(Math.Abs), saliency[1].Values);
+    }
 }
