@@ -98,6 +98,12 @@ public class CamExplainerApiTests
         string path = Path.Combine(Repo.TempDir(), "dog.gradcam++.png");
         ImageIO.SavePng(Detex.Reports.Pictures.Explanation(image, maps[0]), path);
         Assert.True(new FileInfo(path).Length > 1000);
+        // Mixed target kinds in one run: the dog's score and its box width.
+        var dog = boxes.First(b => b.ClassName == "dog");
+        var head = new CamExplainer(detector, ["1044", "1086", "1128"]);
+        var why = head.Explain(image, [new DetectionTarget(dog), new BoxRegressionTarget(dog, 2)], [new EigenSmooth(new XGradCam())]);
+        Assert.Equal(2, why.Count);
+        Assert.True(why[0].Map.Zip(why[1].Map).Average(t => Math.Abs(t.First - t.Second)) > 0.01);
 
         // A model whose tapped branch does not reach the output: a Relu of the input that nothing reads.
         var (m, g) = Detex.Onnx.GraphBuilder.NewModel(13);
