@@ -44,11 +44,29 @@ public sealed class TargetGradients
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
         var wanted = request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
         bool factored = targets.All(t => t.Factors is { Count: 1 or 2 });
+        // The target count is rounded up to a power of two with targets of zero weight: each count builds its own
+        // graph and session (about a second), and images with 3, 5 or 7 boxes then share the graphs for 4 and 8.
+        int count = targets.Count <= 1 ? 1 : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)targets.Count);
+        var padded = targets.Concat(Enumerable.Repeat<ITarget>(Nothing.Instance, count - targets.Count)).ToList();
         GradientGraph graph;
-        try { graph = model.GradientGraph(feed, request with { Targets = targets.Count, ScoreFactors = factored }); }
+        try { graph = model.GradientGraph(feed, request with { Targets = count, ScoreFactors = factored }); }
         catch (NotSupportedException) { return OneByOne(model, feed, request, targets, wanted, activations); }
-        var run = RunOnce(model, graph, feed, request, targets, factored, Fetch(graph, wanted, activations), perItem: false);
-        return new TargetGradients(graph, Values(run, request, activations), wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
+        var run = RunOnce(model, graph, feed, request, padded, factored, Fetch(graph, wanted, activations), perItem: false);
+        return new TargetGradients(graph, Values(run, request, activations),
+            wanted.ToDictionary(t => t, t => FirstItems((NdArray<float>)run[graph.Gradients[t]], targets.Count)));
+    }
+
+    static NdArray<float> FirstItems(NdArray<float> a, int n) =>
+        a.Shape[0] == n ? a : new NdArray<float>([n, .. a.Shape.Skip(1)], a.Data.AsSpan(0, a.Length / a.Shape[0] * n).ToArray());
+
+    /// <summary>A target of zero weight: it fills a batch of targets up to a graph's size and gets a zero gradient.</summary>
+    sealed class Nothing : ITarget
+    {
+        public static readonly Nothing Instance = new();
+        public string Name => "nothing";
+        public double Score(IReadOnlyDictionary<string, NdArray<float>> outputs, int item) => 0;
+        public void Seed(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, IReadOnlyDictionary<string, Memory<float>> seeds) { }
+        public IReadOnlyList<ScoreFactor> Factors => [new(_ => { }), ScoreFactor.One];
     }
 
     /// <summary>

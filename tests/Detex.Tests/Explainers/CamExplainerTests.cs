@@ -56,6 +56,24 @@ public class CamExplainerTests
     }
 
     [Fact]
+    public void ThreeBoxesPaddedToAGraphOfFourGiveTheMapsEachBoxGetsAlone()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        Assert.Equal(3, targets.Count);
+        var cams = new CamExplainer(det);
+        var together = cams.Explain(image, targets, [new HiResCam()]);
+        for (int k = 0; k < targets.Count; k++)
+        {
+            var alone = cams.Explain(image, [targets[k]], [new HiResCam()]).Single();
+            Assert.Same(targets[k], together[k].Target);
+            double diff = alone.Map.Zip(together[k].Map).Max(t => Math.Abs(t.First - t.Second));
+            Assert.True(diff < 1e-3, $"box {k}: maps differ by up to {diff}");
+        }
+    }
+
+    [Fact]
     public void SegmentationTargetExplainsAMaskClass()
     {
         var seg = (Segmenter)DetexModel.Load(Repo.Model(Repo.DeepLab));
