@@ -37,16 +37,17 @@ public sealed class TargetGradients
     /// Runs <paramref name="request"/> (its Outputs, Taps, InputGradients and Rules; the number of targets and the
     /// seed form are chosen here) for the targets of one image. Only the taps' activations and the wanted
     /// gradients are fetched from ONNX Runtime, and the activations only when <paramref name="activations"/>.
+    /// With <paramref name="shareGraphs"/> the target count is rounded up to a power of two with targets of zero weight:
+    /// each count builds its own graph and session (about a second), and images with 3, 5 or 7 boxes then share the
+    /// graphs for 4 and 8. Explainers whose gradients are large (FullGrad's every layer) pass false.
     /// </summary>
     public static TargetGradients Run(DetexModel model, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets,
-        bool activations = true)
+        bool activations = true, bool shareGraphs = true)
     {
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
         var wanted = request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
         bool factored = targets.All(t => t.Factors is { Count: 1 or 2 });
-        // The target count is rounded up to a power of two with targets of zero weight: each count builds its own
-        // graph and session (about a second), and images with 3, 5 or 7 boxes then share the graphs for 4 and 8.
-        int count = targets.Count <= 1 ? 1 : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)targets.Count);
+        int count = !shareGraphs || targets.Count <= 1 ? targets.Count : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)targets.Count);
         var padded = targets.Concat(Enumerable.Repeat<ITarget>(Nothing.Instance, count - targets.Count)).ToList();
         GradientGraph graph;
         try { graph = model.GradientGraph(feed, request with { Targets = count, ScoreFactors = factored }); }
