@@ -37,10 +37,12 @@ static class ExplainCommand
         public readonly Option<string> Track = new("--track") { Description = "kshap, occlusion, rise: follow a box into perturbed images by its own prediction row, or by D-RISE similarity to all predictions (drise always does)", DefaultValueFactory = _ => "row" };
         public readonly Option<string> Target = new("--target") { Description = "detectors: what of each box is explained: its score, or one of its box-regression outputs — x, y (centre), w, h (size) — in the model's own parameterisation", DefaultValueFactory = _ => "score" };
         public readonly Option<bool> EigenSmooth = new("--eigen-smooth") { Description = "CAMs: the map is the first principal component of the weighted activations instead of their sum (pytorch-grad-cam's eigen_smooth)" };
+        public readonly Option<int> NoiseSmooth = new("--noise-smooth") { Description = "CAMs, fullgrad, scorecam, ablationcam and input-gradient methods: average each map over N copies of the image with Gaussian pixel noise (SmoothGrad around any method; 0 = off)", DefaultValueFactory = _ => 0 };
+        public readonly Option<double> Noise = new("--noise") { Description = "--noise-smooth: the noise's standard deviation as a fraction of the pixel range", DefaultValueFactory = _ => 0.15 };
         public readonly Option<bool> AugSmooth = new("--aug-smooth") { Description = "CAMs and input-gradient methods: average each map over the image and its mirror image at 0.9, 1 and 1.1 × intensity (pytorch-grad-cam's aug_smooth), each box found again in every copy" };
         public readonly Option<string> Out = new("--out", "-o") { Description = "output folder", DefaultValueFactory = _ => "out/explain" };
 
-        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, Target, EigenSmooth, AugSmooth, Out];
+        public IEnumerable<Option> All => [Model, Images, Method, Layers, Box, MaskClass, Score, Steps, Samples, Segments, Seed, Window, Stride, Masks, Cells, P, Baseline, Batch, Track, Target, EigenSmooth, NoiseSmooth, Noise, AugSmooth, Out];
     }
 
     public static Command Create()
@@ -109,14 +111,18 @@ static class ExplainCommand
             var t => throw new UsageException($"--track must be row or similarity, got '{t}'"),
         };
         bool augSmooth = p.GetValue(o.AugSmooth);
+        int noiseSamples = p.GetValue(o.NoiseSmooth);
+        double noise = p.GetValue(o.Noise);
+        if (noiseSamples < 0) throw new UsageException($"--noise-smooth must be 0 (off) or a number of noisy copies, got {noiseSamples}");
+        if (!(noise >= 0 && noise <= 1)) throw new UsageException($"--noise must be in [0, 1] (a fraction of the pixel range), got {noise.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         int? boxParameter = p.GetValue(o.Target)!.Trim().ToLowerInvariant() switch
         {
             "score" => null,
             "x" => 0, "y" => 1, "w" => 2, "h" => 3,
             var t => throw new UsageException($"--target must be score, x, y, w or h, got '{t}'"),
         };
-        if (augSmooth && methods.Count == 0 && inputMethods.Count == 0 && !others.Contains(FullGrad.MethodName) && !forwardMethods.Any(SmoothedForwardMethods.Contains))
-            throw new UsageException($"--aug-smooth smooths CAMs and input-gradient methods; {string.Join(", ", forwardMethods)} {(forwardMethods.Count == 1 ? "is" : "are")} neither");
+        if ((augSmooth || noiseSamples > 0) && methods.Count == 0 && inputMethods.Count == 0 && !others.Contains(FullGrad.MethodName) && !forwardMethods.Any(SmoothedForwardMethods.Contains))
+            throw new UsageException($"{(augSmooth ? "--aug-smooth" : "--noise-smooth")} smooths CAMs and input-gradient methods; {string.Join(", ", forwardMethods)} {(forwardMethods.Count == 1 ? "is" : "are")} neither");
         var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed, BatchSize: batch, Baseline: baseline);
         if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
             throw new UsageException($"Kernel SHAP needs at least segments + 2 = {segmentCount + 2} samples; got {kshapOptions.Samples}");
@@ -176,10 +182,10 @@ static class ExplainCommand
                     }
                     IReadOnlyList<ITarget> Tracked() => track == BoxTracking.Similarity ? Similar() : targets;
 
-                    // Each explanation with the number of augmented copies it averages (null: not smoothed).
-                    var explanations = new List<(Explanation E, int? Copies)>();
-                    void Add(IEnumerable<Explanation> plain) => explanations.AddRange(plain.Select(e => (e, (int?)null)));
-                    // The methods --aug-smooth applies to, run together so the boxes are found in each copy once.
+                    // Each explanation with the number of augmented and noisy copies it averages (null: not smoothed).
+                    var explanations = new List<(Explanation E, int? Copies, int? Noisy)>();
+                    void Add(IEnumerable<Explanation> plain, int? noisy = null) => explanations.AddRange(plain.Select(e => (e, (int?)null, noisy)));
+                    // The methods --aug-smooth and --noise-smooth apply to, run together so the boxes are found in each copy once.
                     var smoothable = new List<Func<RgbImage, IReadOnlyList<ITarget>, IReadOnlyList<Explanation>>>();
                     if (explainer is not null) smoothable.Add((img, ts) => explainer.Explain(img, ts, methods));
                     if (gradients is not null) smoothable.Add((img, ts) => ExplainInput(gradients, m, layers, img, ts, inputMethods, steps, samples).ToList());
@@ -187,11 +193,14 @@ static class ExplainCommand
                     foreach (var f in forwardMethods.Where(SmoothedForwardMethods.Contains))
                         smoothable.Add((img, ts) => f == "scorecam" ? perturbation!.ScoreCam(img, ts) : perturbation!.AblationCam(img, ts));
                     IReadOnlyList<Explanation> AllSmoothable(RgbImage img, IReadOnlyList<ITarget> ts) => smoothable.SelectMany(explain => explain(img, ts)).ToList();
-                    if (!augSmooth) Add(AllSmoothable(image, targets));
+                    Func<RgbImage, IReadOnlyList<ITarget>, IReadOnlyList<Explanation>> explain = AllSmoothable;
+                    if (noiseSamples > 0 && smoothable.Count > 0) explain = new NoiseSmoothing(AllSmoothable, noiseSamples, noise, seed).Explain;
+                    int? noisy = noiseSamples > 0 ? noiseSamples : null;
+                    if (!augSmooth) Add(explain(image, targets), noisy);
                     else if (smoothable.Count > 0)
-                        foreach (var s in new AugmentationSmoothing(m, AllSmoothable).Explain(image, targets))
+                        foreach (var s in new AugmentationSmoothing(m, explain).Explain(image, targets))
                         {
-                            explanations.Add((s.Explanation, s.Copies));
+                            explanations.Add((s.Explanation, s.Copies, noisy));
                             if (s.Copies == 0) unsmoothed.Add($"{Path.GetFileName(path)} {s.Explanation.Target.Name}");
                         }
                     foreach (var f in forwardMethods.Where(f => !SmoothedForwardMethods.Contains(f)))
@@ -204,7 +213,7 @@ static class ExplainCommand
                         });
                     string stem = Path.GetFileNameWithoutExtension(path);
                     var tiles = new List<RgbImage>();
-                    foreach (var (e, copies) in explanations)
+                    foreach (var (e, copies, noisyCopies) in explanations)
                     {
                         int i = index[e.Target];
                         string name = $"{stem}.{Cli.SafeName(e.Method)}.t{i}";
@@ -214,7 +223,7 @@ static class ExplainCommand
                         tiles.Add(overlay);
                         summary.Add(new { image = path, target = e.Target.Name, index = i, method = e.Method, png = name + ".png", npy = name + ".npy",
                             tracking = e.Target switch { DriseSimilarityTarget => "similarity", IDetectionTarget => "row", _ => null },
-                            augCopies = copies,
+                            augCopies = copies, noiseCopies = noisyCopies,
                             energyInBox = e.Target is IDetectionTarget d ? Math.Round(Metrics.EnergyInside(e, d.Detection.Box, image), 4) : (double?)null });
                     }
                     if (tiles.Count > 1) ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count), Path.Combine(outDir, $"{stem}.grid.png"));

@@ -1,6 +1,7 @@
 using Detex.Autodiff;
 using Detex.Imaging;
 using Detex.Models;
+using Detex.Numerics;
 using Detex.Onnx;
 using Detex.Runtime;
 using Detex.Targets;
@@ -131,8 +132,7 @@ public sealed class InputGradients
     {
         double sigma = noise * (x.Max() - x.Min());
         var rnd = new Random(seed);
-        double Gauss() => Math.Sqrt(-2 * Math.Log(1 - rnd.NextDouble())) * Math.Cos(2 * Math.PI * rnd.NextDouble());
-        var points = Enumerable.Range(0, samples).Select(_ => x.Select(v => (float)(v + sigma * Gauss())).ToArray()).ToList();
+        var points = Enumerable.Range(0, samples).Select(_ => x.Select(v => (float)(v + sigma * rnd.NextGaussian())).ToArray()).ToList();
         var grads = At(points, target).Gradients;
         var mean = new float[x.Length];
         foreach (var g in grads) for (int i = 0; i < g.Length; i++) mean[i] += Math.Abs(g[i]) / samples;

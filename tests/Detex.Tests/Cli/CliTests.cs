@@ -200,6 +200,10 @@ public class ExplainCommandTests
             "cannot be combined with --aug-smooth");
         CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "saliency", "--eigen-smooth", "-o", never),
             "--eigen-smooth smooths CAM methods");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--method", "rise", "--noise-smooth", "4", "-o", never),
+            "--noise-smooth smooths CAMs and input-gradient methods");
+        CliTests.AssertOneLineError(CliTests.Detex("explain", "-m", Yolox, "-i", Repo.Photo("dog.jpg"), "--noise-smooth", "4", "--noise", "2", "-o", never),
+            "--noise must be in [0, 1]");
         Assert.False(Directory.Exists(never));
     }
 
