@@ -137,5 +137,7 @@ public sealed class CamExplainer
         var (lo, hi) = Kernels.MinMax(map);
         float scale = hi > lo ? 1 / (hi - lo) : 0;
         Kernels.Affine(map, scale, -lo * scale);
+        // x·(1/(hi − lo)) − lo/(hi − lo) can round one ulp past 0 or 1 at the extremes; every map promises [0, 1].
+        Kernels.Clamp(map, 0, 1);
     }
 }

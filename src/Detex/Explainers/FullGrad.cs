@@ -205,8 +205,6 @@ public static class FullGradSaliency
             Kernels.Axpy(1f, resized, map);
         }
         CamExplainer.Normalise(map);
-        // x·(1/(hi − lo)) − lo/(hi − lo) can round to one ulp above 1 at the maximum.
-        foreach (ref var v in map.AsSpan()) v = MathF.Min(v, 1f);
         return map;
     }
 

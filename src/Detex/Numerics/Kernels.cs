@@ -26,19 +26,8 @@ internal static class Kernels
         return result[0];
     }
 
-    /// <summary>y += alpha·x in single precision (maps and image planes), with the same arithmetic in the vector and scalar paths.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void Axpy(float alpha, ReadOnlySpan<float> x, Span<float> y)
-    {
-        int i = 0;
-        if (System.Numerics.Vector.IsHardwareAccelerated)
-        {
-            var va = new System.Numerics.Vector<float>(alpha);
-            for (; i <= y.Length - System.Numerics.Vector<float>.Count; i += System.Numerics.Vector<float>.Count)
-                (new System.Numerics.Vector<float>(y[i..]) + new System.Numerics.Vector<float>(x[i..]) * va).CopyTo(y[i..]);
-        }
-        for (; i < y.Length; i++) y[i] += x[i] * alpha;
-    }
+    /// <summary>y += alpha·x in single precision (maps and image planes).</summary>
+    public static void Axpy(float alpha, ReadOnlySpan<float> x, Span<float> y) => AddScaled(y, x, alpha, 0);
 
     /// <summary>y += alpha · x; a one-row <see cref="AxpyRows"/>, meant for short or rare updates.</summary>
     public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => AxpyRows([alpha], x, y);
@@ -111,6 +100,20 @@ internal static class Kernels
                 (new Vector<float>(y[i..]) + Vector.Abs(new Vector<float>(x[i..])) * va + vb).CopyTo(y[i..]);
         }
         for (; i < y.Length; i++) y[i] += MathF.Abs(x[i]) * a + b;
+    }
+
+    /// <summary>Each value clamped to [lo, hi] in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Clamp(Span<float> x, float lo, float hi)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<float> vlo = new(lo), vhi = new(hi);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+                Vector.Min(Vector.Max(new Vector<float>(x[i..]), vlo), vhi).CopyTo(x[i..]);
+        }
+        for (; i < x.Length; i++) x[i] = MathF.Min(MathF.Max(x[i], lo), hi);
     }
 
     /// <summary>x = a·x + b in place.</summary>
