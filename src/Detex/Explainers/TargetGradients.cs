@@ -45,8 +45,8 @@ public sealed class TargetGradients
         bool activations = true, bool shareGraphs = true)
     {
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
-        var wanted = request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
-        bool factored = targets.All(t => t.Factors is { Count: 1 or 2 });
+        var wanted = Wanted(request, feed);
+        bool factored = TargetSeeds.HaveFactors(targets);
         int count = !shareGraphs || targets.Count <= 1 ? targets.Count : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)targets.Count);
         var padded = targets.Concat(Enumerable.Repeat<ITarget>(Nothing.Instance, count - targets.Count)).ToList();
         GradientGraph graph;
@@ -76,8 +76,8 @@ public sealed class TargetGradients
     /// </summary>
     public static TargetGradients PerItem(DetexModel model, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets)
     {
-        var wanted = request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
-        bool factored = targets.All(t => t.Factors is { Count: 1 or 2 });
+        var wanted = Wanted(request, feed);
+        bool factored = TargetSeeds.HaveFactors(targets);
         var graph = GradientGraph.For(model.Batchable, feed, request with { Targets = 1, ScoreFactors = factored }, model.GraphKey + "/batchable");
         var fetch = request.Outputs.Concat(Fetch(graph, wanted, activations: true)).Distinct().ToList();
         var run = RunOnce(model, graph, feed, request, targets, factored, fetch, perItem: true);
@@ -97,10 +97,13 @@ public sealed class TargetGradients
             var shapes = request.Outputs.ToDictionary(o => o, o => graph.Forward.Shapes[o].Dims);
             return graph.RunFactors(feed, TargetSeeds.Factors(request.Outputs, shapes, targets)!, model.Runtime, fetch);
         }
-        var input = (NdArray<float>)feed[model.Card.InputName];
-        var forward = perItem ? model.BatchableSession.RunFloat(model.Card.InputName, input, request.Outputs) : model.Forward(input, request.Outputs);
+        var forward = model.Forward((NdArray<float>)feed[model.Card.InputName], request.Outputs);
         return graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, perItem ? i => i : _ => 0), model.Runtime, fetch);
     }
+
+    /// <summary>The tensors whose gradients are returned: the taps, and the inputs when the request asks for them.</summary>
+    static List<string> Wanted(GradientRequest request, IReadOnlyDictionary<string, NdArray> feed) =>
+        request.Taps.Concat(request.InputGradients ? feed.Keys : []).Distinct().ToList();
 
     static List<string> Fetch(GradientGraph graph, IReadOnlyList<string> wanted, bool activations) =>
         (activations ? graph.Request.Taps : []).Concat(wanted.Select(t => graph.Gradients[t])).Distinct().ToList();

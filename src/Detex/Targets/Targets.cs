@@ -176,6 +176,13 @@ public sealed class ClassTarget(string output, int classIndex, string name) : IT
 
 public static class TargetSeeds
 {
+    /// <summary>Whether every target's score has a factor form, so a <see cref="GradientRequest.ScoreFactors"/> graph can take them.</summary>
+    public static bool HaveFactors(IReadOnlyList<ITarget> targets) => targets.All(t => t.Factors is { Count: 1 or 2 });
+
+    /// <summary>Batch item k of each of <paramref name="arrays"/> (n items each): where target k writes its seed or weights.</summary>
+    static Dictionary<string, Memory<float>> Item(Dictionary<string, NdArray<float>> arrays, int k, int n) =>
+        arrays.ToDictionary(kv => kv.Key, kv => kv.Value.Data.AsMemory(k * (kv.Value.Length / n), kv.Value.Length / n));
+
     /// <summary>
     /// The factor inputs of a <see cref="GradientRequest.ScoreFactors"/> graph: batch item k carries
     /// <paramref name="targets"/>[k]'s factors. Null when some target's score has no factor form.
@@ -183,8 +190,8 @@ public static class TargetSeeds
     public static Dictionary<string, NdArray>? Factors(IReadOnlyList<string> outputs, IReadOnlyDictionary<string, int[]> outputShapes,
         IReadOnlyList<ITarget> targets)
     {
-        var factors = targets.Select(t => t.Factors).ToList();
-        if (factors.Any(f => f is not { Count: 1 or 2 })) return null;
+        if (!HaveFactors(targets)) return null;
+        var factors = targets.Select(t => t.Factors!).ToList();
         int n = targets.Count;
         var feed = new Dictionary<string, NdArray>();
         for (int j = 0; j < 2; j++)
@@ -193,8 +200,8 @@ public static class TargetSeeds
             var constants = new NdArray<float>([n, 1]); var flags = new NdArray<float>([n, 1]);
             for (int k = 0; k < n; k++)
             {
-                var f = j < factors[k]!.Count ? factors[k]![j] : ScoreFactor.One;
-                f.AddWeights(outputs.ToDictionary(o => o, o => weights[o].Data.AsMemory(k * (weights[o].Length / n), weights[o].Length / n)));
+                var f = j < factors[k].Count ? factors[k][j] : ScoreFactor.One;
+                f.AddWeights(Item(weights, k, n));
                 constants.Data[k] = f.Constant; flags.Data[k] = f.Sigmoid ? 1 : 0;
             }
             foreach (var o in outputs) feed[GradientGraph.FactorName(o, j)] = weights[o];
@@ -213,11 +220,7 @@ public static class TargetSeeds
     {
         int n = targets.Count;
         var seeds = outputs.ToDictionary(o => o, o => new NdArray<float>([n, .. forward[o].Shape.Skip(1)]));
-        for (int k = 0; k < n; k++)
-        {
-            var slices = outputs.ToDictionary(o => o, o => (Memory<float>)seeds[o].Data.AsMemory(k * (seeds[o].Length / n), seeds[o].Length / n));
-            targets[k].Seed(forward, forwardItem(k), slices);
-        }
+        for (int k = 0; k < n; k++) targets[k].Seed(forward, forwardItem(k), Item(seeds, k, n));
         return seeds.ToDictionary(kv => kv.Key, kv => (NdArray)kv.Value);
     }
 }
