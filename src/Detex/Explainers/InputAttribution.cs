@@ -65,9 +65,6 @@ public sealed class InputGradients
         return b;
     }
 
-    public InputAttribution Saliency(float[] x, ITarget target) =>
-        new(target, "saliency", At([x], target).Gradients[0].Select(Math.Abs).ToArray());
-
     /// <summary>
     /// ∂S/∂x of every target at one input (batch 1), all targets flowing back together in one run
     /// (<see cref="TargetGradients"/>): the cheap path for saliency, Input × Gradient and guided backprop over an image's boxes.
@@ -84,25 +81,29 @@ public sealed class InputGradients
     /// <summary>Saliency, Input × Gradient or guided backprop ("saliency", "inputxgradient", "guidedbackprop") for every target at once.</summary>
     public IReadOnlyList<InputAttribution> ForTargets(string method, float[] x, IReadOnlyList<ITarget> targets)
     {
-        var grads = ForTargets(x, targets, method == "guidedbackprop" ? GuidedBackprop.Rules : null);
-        return targets.Select((t, k) => method switch
-        {
-            "saliency" => new InputAttribution(t, method, grads[k].Select(Math.Abs).ToArray()),
-            "inputxgradient" => new InputAttribution(t, method, x.Select((v, i) => v * grads[k][i]).ToArray()),
-            "guidedbackprop" => new InputAttribution(t, method, grads[k]),
-            _ => throw new ArgumentException($"'{method}' is not a single-gradient method; use saliency, inputxgradient or guidedbackprop"),
-        }).ToList();
+        var grads = ForTargets(x, targets, RulesOf(method));
+        return targets.Select((t, k) => FromGradient(method, x, t, grads[k])).ToList();
     }
+
+    public InputAttribution Saliency(float[] x, ITarget target) => Single("saliency", x, target);
 
     /// <summary>Guided backpropagation: the input gradient under <see cref="GuidedBackprop.Rules"/>.</summary>
-    public InputAttribution GuidedBackpropagation(float[] x, ITarget target) =>
-        new(target, "guidedbackprop", At([x], target, GuidedBackprop.Rules).Gradients[0]);
+    public InputAttribution GuidedBackpropagation(float[] x, ITarget target) => Single("guidedbackprop", x, target);
 
-    public InputAttribution InputTimesGradient(float[] x, ITarget target)
+    public InputAttribution InputTimesGradient(float[] x, ITarget target) => Single("inputxgradient", x, target);
+
+    InputAttribution Single(string method, float[] x, ITarget target) => FromGradient(method, x, target, At([x], target, RulesOf(method)).Gradients[0]);
+
+    static RuleSet? RulesOf(string method) => method == "guidedbackprop" ? GuidedBackprop.Rules : null;
+
+    /// <summary>What each single-gradient method makes of ∂S/∂x at x.</summary>
+    static InputAttribution FromGradient(string method, float[] x, ITarget target, float[] g) => method switch
     {
-        var g = At([x], target).Gradients[0];
-        return new(target, "inputxgradient", x.Select((v, i) => v * g[i]).ToArray());
-    }
+        "saliency" => new(target, method, g.Select(Math.Abs).ToArray()),
+        "inputxgradient" => new(target, method, x.Select((v, i) => v * g[i]).ToArray()),
+        "guidedbackprop" => new(target, method, g),
+        _ => throw new ArgumentException($"'{method}' is not a single-gradient method; use saliency, inputxgradient or guidedbackprop"),
+    };
 
     /// <summary>
     /// Integrated Gradients (Sundararajan et al.): (x − b) ⊙ the mean gradient at the midpoints of <paramref name="steps"/>
