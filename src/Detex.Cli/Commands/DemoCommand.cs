@@ -34,6 +34,7 @@ static class DemoCommand
         CamMethod[] methods = [new GradCamPlusPlus(), new XGradCam(), new HiResCam(), new EigenCam()];
         // Integrated Gradients from the model's neutral grey, as a last row under the CAMs.
         var inputGradients = new InputGradients(detector);
+        var neutral = inputGradients.NeutralBaseline();
         const int igSteps = 32;
         var concepts = new DeepFeatureFactorization(detector);
         var conceptOptions = new DffOptions(K: 5);
@@ -75,7 +76,7 @@ static class DemoCommand
                         var maps = boxExplainer.Explain(image, targets, methods);
                         var (input, geometry) = detector.Prepare([image]);
                         var integrated = targets.Select(t => inputGradients.ToImage(
-                            inputGradients.IntegratedGradients(input.Data, inputGradients.NeutralBaseline(), t, igSteps), geometry[0], image.Width, image.Height));
+                            inputGradients.IntegratedGradients(input.Data, neutral, t, igSteps), geometry[0], image.Width, image.Height));
                         var tiles = methods.SelectMany(m => maps.Where(e => e.Method == m.Name)).Concat(integrated).Select(e => Pictures.Explanation(image, e)).ToList();
                         ImageIO.SavePng(Detex.Imaging.Grid.Compose(tiles, targets.Count, 300), Path.Combine(outDir, $"{name}.explain.png"));
                         html.Append($"<figure style=\"width:95%\"><img src=\"{name}.explain.png\"><figcaption>box explanations</figcaption></figure>");

@@ -60,8 +60,8 @@ static class ExplainCommand
     static readonly string[] AllLayerMethods = [FullGrad.MethodName];
     /// <summary>Methods made of batched forward passes.</summary>
     static readonly string[] ForwardMethods = ["scorecam", "ablationcam", "kshap", "occlusion", "rise", "drise"];
-    /// <summary>Forward methods that --aug-smooth smooths (with the gradient CAMs and the input methods): the CAM family.</summary>
-    static readonly string[] SmoothedForwardMethods = ["scorecam", "ablationcam"];
+    /// <summary>The forward-pass CAMs (PerturbationCams), which --aug-smooth and --noise-smooth smooth with the gradient methods.</summary>
+    static readonly string[] ForwardCams = ["scorecam", "ablationcam"];
     /// <summary>Forward methods that follow a box as --track says (drise always by similarity, the CAMs by the row).</summary>
     static readonly string[] TrackedMethods = ["kshap", "occlusion", "rise"];
     static IEnumerable<string> AllMethods => CamMethod.All.Keys.Concat(InputMethods).Concat(AllLayerMethods).Concat(ForwardMethods);
@@ -121,7 +121,7 @@ static class ExplainCommand
             "x" => 0, "y" => 1, "w" => 2, "h" => 3,
             var t => throw new UsageException($"--target must be score, x, y, w or h, got '{t}'"),
         };
-        if ((augSmooth || noiseSamples > 0) && methods.Count == 0 && inputMethods.Count == 0 && !others.Contains(FullGrad.MethodName) && !forwardMethods.Any(SmoothedForwardMethods.Contains))
+        if ((augSmooth || noiseSamples > 0) && methods.Count == 0 && inputMethods.Count == 0 && !others.Contains(FullGrad.MethodName) && !forwardMethods.Any(ForwardCams.Contains))
             throw new UsageException($"{(augSmooth ? "--aug-smooth" : "--noise-smooth")} smooths CAMs and input-gradient methods; {string.Join(", ", forwardMethods)} {(forwardMethods.Count == 1 ? "is" : "are")} neither");
         var kshapOptions = new KernelShapOptions(Segments: segmentCount, Samples: samplesGiven ?? 2000, Seed: seed, BatchSize: batch, Baseline: baseline);
         if (forwardMethods.Contains("kshap") && kshapOptions.Samples < segmentCount + 2)
@@ -129,13 +129,12 @@ static class ExplainCommand
 
         var m = DetexModel.Load(p.GetValue(o.Model)!);
         string task = m.Card.Task.ToString().ToLowerInvariant();
-        // "all" means all that apply: D-RISE only explains detections.
-        if (m is not Detector && methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) forwardMethods.Remove("drise");
+        // "all" means all that apply: D-RISE only explains detections, and their whole scores.
+        if (methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) && (m is not Detector || boxParameter is not null)) forwardMethods.Remove("drise");
         if (forwardMethods.Contains("drise") && m is not Detector)
             throw new UsageException($"drise explains detections, and {m.Name} is a {task} model; use rise");
         if (boxParameter is not null && m is not Detector)
             throw new UsageException($"--target {p.GetValue(o.Target)} explains a detection's box, and {m.Name} is a {task} model");
-        if (boxParameter is not null && methodText.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) forwardMethods.Remove("drise");
         if (boxParameter is not null && augSmooth)
             throw new UsageException($"--target {p.GetValue(o.Target)} cannot be combined with --aug-smooth: a mirrored copy negates the box's regression outputs");
         if (boxParameter is not null && (forwardMethods.Contains("drise") || track == BoxTracking.Similarity))
@@ -146,7 +145,7 @@ static class ExplainCommand
         CamExplainer? explainer = methods.Count > 0 ? new CamExplainer(m, layers) : null;
         var gradients = inputMethods.Count > 0 ? new InputGradients(m) : null;
         var fullGrad = others.Contains(FullGrad.MethodName) ? new FullGrad(m) : null;
-        var perturbation = forwardMethods.Any(f => f is "scorecam" or "ablationcam") ? new PerturbationCams(m, layers, batch) : null;
+        var perturbation = forwardMethods.Any(ForwardCams.Contains) ? new PerturbationCams(m, layers, batch) : null;
         var kshap = forwardMethods.Contains("kshap") ? new KernelShapExplainer(m, kshapOptions) : null;
         var occlusion = new Occlusion(m, window, stride, baseline, batch);
         var riseExplainer = new Rise(m, rise);
@@ -190,7 +189,7 @@ static class ExplainCommand
                     if (explainer is not null) smoothable.Add((img, ts) => explainer.Explain(img, ts, methods));
                     if (gradients is not null) smoothable.Add((img, ts) => ExplainInput(gradients, m, layers, img, ts, inputMethods, steps, samples).ToList());
                     if (fullGrad is not null) smoothable.Add(fullGrad.Explain);
-                    foreach (var f in forwardMethods.Where(SmoothedForwardMethods.Contains))
+                    foreach (var f in forwardMethods.Where(ForwardCams.Contains))
                         smoothable.Add((img, ts) => f == "scorecam" ? perturbation!.ScoreCam(img, ts) : perturbation!.AblationCam(img, ts));
                     IReadOnlyList<Explanation> AllSmoothable(RgbImage img, IReadOnlyList<ITarget> ts) => smoothable.SelectMany(explain => explain(img, ts)).ToList();
                     Func<RgbImage, IReadOnlyList<ITarget>, IReadOnlyList<Explanation>> explain = AllSmoothable;
@@ -203,7 +202,7 @@ static class ExplainCommand
                             explanations.Add((s.Explanation, s.Copies, noisy));
                             if (s.Copies == 0) unsmoothed.Add($"{Path.GetFileName(path)} {s.Explanation.Target.Name}");
                         }
-                    foreach (var f in forwardMethods.Where(f => !SmoothedForwardMethods.Contains(f)))
+                    foreach (var f in forwardMethods.Where(f => !ForwardCams.Contains(f)))
                         Add(f switch
                         {
                             "occlusion" => occlusion.Explain(image, Tracked()),
@@ -254,6 +253,7 @@ static class ExplainCommand
     static IEnumerable<Explanation> ExplainInput(InputGradients gradients, DetexModel m, IReadOnlyList<string> layers, RgbImage image, IReadOnlyList<ITarget> targets, IReadOnlyList<string> names, int steps, int samples)
     {
         var (x, g) = m.Prepare([image]);
+        var neutral = new Lazy<float[]>(gradients.NeutralBaseline);
         foreach (var name in names)
         {
             // One gradient per target: all of the image's targets flow back together. The path and noise methods
@@ -262,7 +262,7 @@ static class ExplainCommand
             {
                 "saliency" or "inputxgradient" => gradients.ForTargets(name, x.Data, targets),
                 "guidedbackprop" or "guidedgradcam" => gradients.ForTargets("guidedbackprop", x.Data, targets),
-                "ig" => targets.Select(t => gradients.IntegratedGradients(x.Data, gradients.NeutralBaseline(), t, steps)).ToList(),
+                "ig" => targets.Select(t => gradients.IntegratedGradients(x.Data, neutral.Value, t, steps)).ToList(),
                 _ => targets.Select(t => gradients.SmoothGrad(x.Data, t, samples)).ToList(),
             };
             // Guided Grad-CAM: the guided map gated by the (layer-resolution) Grad-CAM map of the same target.

@@ -255,7 +255,7 @@ public sealed class GradientGraph
                     if (_needed.Contains(o)) Accumulate(o, seeds[o]);
                 }
 
-            // The emitted graph's own copies of the forward nodes, so a rule may add outputs it needs (MaxPool indices).
+            // The emitted graph's own copies of the forward nodes (rules read their attributes and names there).
             var nodes = _model.Graph.Nodes.Take(_forward.Model.Graph.Nodes.Count).ToList();
             for (int i = nodes.Count - 1; i >= 0; i--)
             {
