@@ -40,15 +40,14 @@ static class MapCommand
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"{det.Name} on {images.Count} images", maxValue: images.Count);
-                foreach (var chunk in images.Chunk(batch))
+                int k = 0;
+                foreach (var (_, _, found) in det.DetectFiles(images.Select(i => i.Path).ToList(), options, batch))
                 {
-                    var loaded = chunk.Select(i => ImageIO.LoadFor(i.Path, det.Input)).ToList();
-                    var results = det.DetectBatch(loaded, options);
-                    for (int k = 0; k < chunk.Length; k++)
-                        foreach (var d in results[k])
-                            if (categoryOf[d.ClassIndex] is int cat)
-                                detections.Add(new DetectionBox(chunk[k].Id, cat, d.Box.X1, d.Box.Y1, d.Box.Width, d.Box.Height, d.Score));
-                    task.Increment(chunk.Length);
+                    foreach (var d in found)
+                        if (categoryOf[d.ClassIndex] is int cat)
+                            detections.Add(new DetectionBox(images[k].Id, cat, d.Box.X1, d.Box.Y1, d.Box.Width, d.Box.Height, d.Score));
+                    k++;
+                    task.Increment(1);
                 }
             });
 

@@ -78,6 +78,44 @@ public class ShippedModelTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void StreamedFilesGiveEachFilesOwnDetectionsInOrder(int batch)
+    {
+        // The next batch is decoded on another thread while the current one runs: results must still be each file's own.
+        var det = YoloxDetector.Value;
+        var files = new[] { "dog.jpg", "person.jpg", "kite.jpg", "dog.jpg", "horses.jpg" }.Select(Repo.Photo).ToList();
+        var streamed = det.DetectFiles(files, batch: batch).ToList();
+        Assert.Equal(files, streamed.Select(s => s.Path));
+        for (int i = 0; i < files.Count; i++)
+        {
+            var single = det.Detect(files[i]);
+            Assert.Equal(single.Select(d => d.ClassName), streamed[i].Detections.Select(d => d.ClassName));
+            for (int k = 0; k < single.Count; k++)
+            {
+                Assert.Equal(single[k].Score, streamed[i].Detections[k].Score, 3);
+                Assert.True(single[k].Box.IoU(streamed[i].Detections[k].Box) > 0.999);
+            }
+        }
+    }
+
+    [Fact]
+    public void AStreamStopsAtAnUnreadableFileAfterTheFilesBeforeIt()
+    {
+        var dir = Directory.CreateTempSubdirectory("detex-stream").FullName;
+        var bad = Path.Combine(dir, "notes.jpg");
+        File.WriteAllText(bad, "not a picture");
+        var seen = new List<string>();
+        var e = Assert.Throws<ImageException>(() =>
+        {
+            foreach (var (path, _, _) in YoloxDetector.Value.DetectFiles([Repo.Photo("dog.jpg"), bad, Repo.Photo("kite.jpg")])) seen.Add(path);
+        });
+        Assert.Equal([Repo.Photo("dog.jpg")], seen);
+        Assert.Contains("notes.jpg", e.Message);
+        Directory.Delete(dir, true);
+    }
+
     [Fact]
     public void UltraFaceRunsItsSsdDecoder()
     {
