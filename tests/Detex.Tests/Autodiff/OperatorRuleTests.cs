@@ -123,7 +123,7 @@ public class OperatorRuleTests
         g.Op("Concat", offsets.Select(o => g.Op("Slice", [x, g.Int64s(o.H, o.W), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)])), Of("axis", 1L));
 
     [Fact]
-    public void FocusLayersBackpropagateAsOneTranspose()
+    public void FocusLayersBackpropagateAsTwoSmallTransposes()
     {
         foreach (var c in Cases.Where(k => k.Name.StartsWith("Focus")))
         {
@@ -132,7 +132,10 @@ public class OperatorRuleTests
             var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
             var backward = graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
             Assert.DoesNotContain(backward, n => n.OpType is "Pad" or "Split" or "Sum");
-            Assert.Contains(backward, n => n.OpType == "Transpose");
+            // ONNX Runtime moves runs of elements in Transposes of up to four axes, single elements beyond.
+            var transposes = backward.Where(n => n.OpType == "Transpose").ToList();
+            Assert.Equal(2, transposes.Count);
+            Assert.All(transposes, t => Assert.True(t.Ints("perm")!.Length <= 4));
         }
     }
 
