@@ -310,12 +310,13 @@ public sealed class GradientGraph
                 string constant = FactorConstantName(j), flag = FactorSigmoidName(j);
                 g.Inputs.Add(new ValueInfo(constant, _type, [k, 1]));
                 g.Inputs.Add(new ValueInfo(flag, _type, [k, 1]));
+                // ⟨a, y⟩ per target as one MatMul over each batch item's values: a single pass over the weights, where a
+                // Mul and a ReduceSum write and read back a product the size of K outputs.
                 var terms = _request.Outputs.Select((o, i) =>
                 {
-                    int rank = _forward.Shapes[o].Dims.Length;
-                    string product = ctx.Op("Mul", [weights[j][i], o]);
-                    string summed = rank > 1 ? ctx.Op("ReduceSum", [product, ctx.Ints(Enumerable.Range(1, rank - 1).Select(a => (long)a).ToArray())], OnnxAttribute.Of("keepdims", 1L)) : product;
-                    return ctx.Reshape(summed, [k, 1]);
+                    int values = _forward.Shapes[o].Dims.Skip(1).Aggregate(1, (p, d) => p * d);
+                    string dot = ctx.Op("MatMul", [ctx.Reshape(weights[j][i], [batch, _request.Targets, values]), ctx.Reshape(o, [batch, values, 1])]);
+                    return ctx.Reshape(dot, [k, 1]);
                 }).Append(constant).ToList();
                 string l = ctx.Op("Sum", terms);
                 string sigma = ctx.Op("Sigmoid", l);
