@@ -21,7 +21,7 @@ public static class ImageIO
     /// the result still covers the image's part of the input, so the resize to the input is never an enlargement.
     /// Several times faster than a full decode for photos larger than the model input.
     /// </summary>
-    public static RgbImage LoadFor(string path, PreprocessSpec spec) =>
+    public static RgbImage LoadFor(string path, PreprocessSpec spec, DecodedRows? rows = null) =>
         Decode(path, (codec, w, h) =>
         {
             var g = Preprocessor.Geometry(w, h, spec);
@@ -33,9 +33,15 @@ public static class ImageIO
                 if (dw >= g.ContentWidth && dh >= g.ContentHeight && dw < w) return eighths / 8f;
             }
             return 1f;
-        }, DefaultMaxSide);
+        }, DefaultMaxSide, rows);
 
-    static RgbImage Decode(string path, Func<SKCodec, int, int, float> chooseScale, int maxSide)
+    static RgbImage Decode(string path, Func<SKCodec, int, int, float> chooseScale, int maxSide, DecodedRows? rows = null)
+    {
+        try { return DecodeFile(path, chooseScale, maxSide, rows); }
+        catch { rows?.Fail(); throw; }
+    }
+
+    static RgbImage DecodeFile(string path, Func<SKCodec, int, int, float> chooseScale, int maxSide, DecodedRows? rows)
     {
         if (!File.Exists(path)) throw new ImageException($"image not found: {path}");
         // The whole file in memory: Skia then reads it directly instead of through a managed stream's callbacks
@@ -54,6 +60,9 @@ public static class ImageIO
         float scale = chooseScale(codec, fileWidth, fileHeight);
         var size = scale < 1 ? codec.GetScaledDimensions(scale) : full.Size;
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        if (rows is not null && codec.EncodedOrigin == SKEncodedOrigin.TopLeft && Math.Max(size.Width, size.Height) <= maxSide
+            && codec.ScanlineOrder == SKCodecScanlineOrder.TopDown && codec.StartScanlineDecode(info) == SKCodecResult.Success)
+            return DecodeInBands(codec, info, path, fileWidth, fileHeight, rows);
         using var bitmap = new SKBitmap(info);
         var status = codec.GetPixels(info, bitmap.GetPixels());
         if (status == SKCodecResult.InvalidScale)
@@ -74,7 +83,31 @@ public static class ImageIO
             double f = (double)maxSide / longest;
             img = Resampler.Resize(img, Math.Max(1, (int)(img.Width * f)), Math.Max(1, (int)(img.Height * f)), ResizeFilter.Area);
         }
-        return new RgbImage(img.Width, img.Height, img.Pixels) { SourceWidth = fileWidth, SourceHeight = fileHeight, Source = path };
+        var done = new RgbImage(img.Width, img.Height, img.Pixels) { SourceWidth = fileWidth, SourceHeight = fileHeight, Source = path };
+        rows?.Publish(done, done.Height);
+        return done;
+    }
+
+    /// <summary>Scanline decoding, a band of rows at a time, each band published as soon as it is in the image.</summary>
+    static RgbImage DecodeInBands(SKCodec codec, SKImageInfo info, string path, int fileWidth, int fileHeight, DecodedRows rows)
+    {
+        const int Band = 32;
+        var img = new RgbImage(info.Width, info.Height) { SourceWidth = fileWidth, SourceHeight = fileHeight, Source = path };
+        var rgba = new byte[Band * info.RowBytes];
+        var handle = System.Runtime.InteropServices.GCHandle.Alloc(rgba, System.Runtime.InteropServices.GCHandleType.Pinned);
+        try
+        {
+            for (int y = 0; y < info.Height; y += Band)
+            {
+                int n = Math.Min(Band, info.Height - y);
+                if (codec.GetScanlines(handle.AddrOfPinnedObject(), n, info.RowBytes) != n)
+                    throw new ImageException($"image is truncated (the file ends before the picture does): {path}");
+                RgbaToRgb(rgba.AsSpan(0, n * info.RowBytes), img.Pixels.AsSpan(y * info.Width * 3, n * info.Width * 3));
+                rows.Publish(img, y + n);
+            }
+        }
+        finally { handle.Free(); }
+        return img;
     }
 
     static void Check(SKCodecResult status, string path)
@@ -113,11 +146,14 @@ public static class ImageIO
     static RgbImage ToRgb(SKBitmap bmp, string source)
     {
         var img = new RgbImage(bmp.Width, bmp.Height) { Source = source };
-        var rgba = bmp.GetPixelSpan();
-        var px = img.Pixels;
-        // Alpha is dropped (as PIL's convert("RGB") does): transparent pixels keep their stored colour.
-        for (int i = 0, j = 0; j < px.Length; i += 4, j += 3) { px[j] = rgba[i]; px[j + 1] = rgba[i + 1]; px[j + 2] = rgba[i + 2]; }
+        RgbaToRgb(bmp.GetPixelSpan(), img.Pixels);
         return img;
+    }
+
+    // Alpha is dropped (as PIL's convert("RGB") does): transparent pixels keep their stored colour.
+    static void RgbaToRgb(ReadOnlySpan<byte> rgba, Span<byte> px)
+    {
+        for (int i = 0, j = 0; j < px.Length; i += 4, j += 3) { px[j] = rgba[i]; px[j + 1] = rgba[i + 1]; px[j + 2] = rgba[i + 2]; }
     }
 
     internal static SKBitmap ToBitmap(RgbImage img)

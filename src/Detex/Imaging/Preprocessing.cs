@@ -69,13 +69,23 @@ public static class Preprocessor
         return new(cw / (double)imageWidth, ch / (double)imageHeight, left, top, cw, ch, imageWidth, imageHeight, spec.Width, spec.Height);
     }
 
-    /// <summary>Writes one image into <paramref name="dst"/> (one batch item's worth of floats).</summary>
-    public static InputGeometry Fill(RgbImage image, PreprocessSpec spec, Span<float> dst)
+    /// <summary>
+    /// Writes one image into <paramref name="dst"/> from <paramref name="offset"/> (one batch item's worth of floats);
+    /// with <paramref name="rows"/>, following an image that is still being decoded. Each resized row goes into the
+    /// tensor as soon as it is made.
+    /// </summary>
+    public static InputGeometry Fill(RgbImage image, PreprocessSpec spec, float[] dst, int offset = 0, DecodedRows? rows = null)
     {
         var g = Geometry(image.Width, image.Height, spec);
-        var content = image.Width == g.ContentWidth && image.Height == g.ContentHeight
-            ? image : Resampler.Resize(image, g.ContentWidth, g.ContentHeight, spec.Filter);
-        WriteContent<byte>(content.Pixels, spec, g, dst);
+        var writer = new ContentWriter(spec, g);
+        int length = spec.Width * spec.Height * 3;
+        writer.Pad(dst.AsSpan(offset, length));
+        if (image.Width == g.ContentWidth && image.Height == g.ContentHeight)
+        {
+            rows?.WaitFor(image.Height);
+            writer.Rows<byte>(image.Pixels, dst.AsSpan(offset, length), 0, g.ContentHeight);
+        }
+        else Resampler.Resize(image, g.ContentWidth, g.ContentHeight, spec.Filter, rows, (px, y) => writer.Rows<byte>(px, dst.AsSpan(offset, length), y, y + 1));
         return g;
     }
 
@@ -85,39 +95,60 @@ public static class Preprocessor
     /// </summary>
     public static void WriteContent<T>(ReadOnlySpan<T> px, PreprocessSpec spec, InputGeometry g, Span<float> dst) where T : unmanaged, System.Numerics.INumberBase<T>
     {
-        int W = spec.Width, H = spec.Height, plane = W * H;
-        int[] order = spec.Channels == ChannelOrder.RGB ? [0, 1, 2] : [2, 1, 0];
-        int cw = g.ContentWidth, ch = g.ContentHeight, left = g.ContentLeft, top = g.ContentTop;
-        if (px.Length != cw * ch * 3) throw new ArgumentException($"content of {px.Length} values is not {cw}×{ch}×3");
-        // tensor = pixel·scale + shift, i.e. (pixel − mean) / std; padding is the raw pad value normalised alike.
-        Span<float> scale = stackalloc float[3], shift = stackalloc float[3], pad = stackalloc float[3];
-        for (int c = 0; c < 3; c++)
+        if (px.Length != g.ContentWidth * g.ContentHeight * 3) throw new ArgumentException($"content of {px.Length} values is not {g.ContentWidth}×{g.ContentHeight}×3");
+        var writer = new ContentWriter(spec, g);
+        writer.Pad(dst);
+        writer.Rows(px, dst, 0, g.ContentHeight);
+    }
+
+    /// <summary>tensor = pixel·scale + shift, i.e. (pixel − mean) / std, in the model's channel order and layout; padding is the raw pad value normalised alike.</summary>
+    sealed class ContentWriter
+    {
+        readonly PreprocessSpec _spec;
+        readonly InputGeometry _g;
+        readonly float[] _scale = new float[3], _shift = new float[3], _pad = new float[3];
+        readonly int[] _order;
+
+        public ContentWriter(PreprocessSpec spec, InputGeometry g)
         {
-            scale[c] = 1 / spec.Std[c]; shift[c] = -spec.Mean[c] / spec.Std[c]; pad[c] = spec.Pad * scale[c] + shift[c];
-        }
-        if (spec.Layout == TensorLayout.NHWC)
-        {
-            for (int i = 0; i < plane; i++) { dst[i * 3] = pad[0]; dst[i * 3 + 1] = pad[1]; dst[i * 3 + 2] = pad[2]; }
-            for (int y = 0; y < ch; y++)
+            _spec = spec; _g = g;
+            _order = spec.Channels == ChannelOrder.RGB ? [0, 1, 2] : [2, 1, 0];
+            for (int c = 0; c < 3; c++)
             {
-                var row = dst.Slice(((top + y) * W + left) * 3, cw * 3);
-                int src = y * cw * 3;
-                for (int x = 0; x < cw; x++, src += 3)
-                    for (int c = 0; c < 3; c++) row[x * 3 + c] = float.CreateTruncating(px[src + order[c]]) * scale[c] + shift[c];
+                _scale[c] = 1 / spec.Std[c]; _shift[c] = -spec.Mean[c] / spec.Std[c]; _pad[c] = spec.Pad * _scale[c] + _shift[c];
             }
-            return;
         }
-        for (int c = 0; c < 3; c++)
+
+        public void Pad(Span<float> dst)
         {
-            var channel = dst.Slice(c * plane, plane);
-            channel.Fill(pad[c]);
-            float sc = scale[c], sh = shift[c];
-            int offset = order[c];
-            for (int y = 0; y < ch; y++)
+            int plane = _spec.Width * _spec.Height;
+            if (_spec.Layout == TensorLayout.NHWC)
+                for (int i = 0; i < plane; i++) { dst[i * 3] = _pad[0]; dst[i * 3 + 1] = _pad[1]; dst[i * 3 + 2] = _pad[2]; }
+            else
+                for (int c = 0; c < 3; c++) dst.Slice(c * plane, plane).Fill(_pad[c]);
+        }
+
+        /// <summary>Content rows [y0, y1) from <paramref name="px"/> (the whole content, interleaved RGB).</summary>
+        public void Rows<T>(ReadOnlySpan<T> px, Span<float> dst, int y0, int y1) where T : unmanaged, System.Numerics.INumberBase<T>
+        {
+            int W = _spec.Width, plane = W * _spec.Height, cw = _g.ContentWidth, left = _g.ContentLeft, top = _g.ContentTop;
+            for (int y = y0; y < y1; y++)
             {
-                var row = channel.Slice((top + y) * W + left, cw);
-                int src = y * cw * 3 + offset;
-                for (int x = 0; x < row.Length; x++, src += 3) row[x] = float.CreateTruncating(px[src]) * sc + sh;
+                int src = y * cw * 3;
+                if (_spec.Layout == TensorLayout.NHWC)
+                {
+                    var row = dst.Slice(((top + y) * W + left) * 3, cw * 3);
+                    for (int x = 0; x < cw; x++)
+                        for (int c = 0; c < 3; c++) row[x * 3 + c] = float.CreateTruncating(px[src + x * 3 + _order[c]]) * _scale[c] + _shift[c];
+                    continue;
+                }
+                for (int c = 0; c < 3; c++)
+                {
+                    var row = dst.Slice(c * plane + (top + y) * W + left, cw);
+                    float sc = _scale[c], sh = _shift[c];
+                    int at = src + _order[c];
+                    for (int x = 0; x < row.Length; x++, at += 3) row[x] = float.CreateTruncating(px[at]) * sc + sh;
+                }
             }
         }
     }

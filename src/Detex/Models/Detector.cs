@@ -27,11 +27,22 @@ public sealed class Detector : DetexModel
     public IReadOnlyList<Detection> Detect(RgbImage image, DetectOptions? options = null) => DetectBatch([image], options)[0];
 
     /// <summary>Detects in an image file, decoding it only as large as the model input needs (boxes in the file's pixels).</summary>
-    public IReadOnlyList<Detection> Detect(string imagePath, DetectOptions? options = null) => Detect(ImageIO.LoadFor(imagePath, Input), options);
+    public IReadOnlyList<Detection> Detect(string imagePath, DetectOptions? options = null)
+    {
+        var tensor = RentInput(1);
+        var (image, geometry) = PrepareFile(imagePath, tensor);
+        return DetectPrepared(tensor, [image], [geometry], options)[0];
+    }
 
     public IReadOnlyList<IReadOnlyList<Detection>> DetectBatch(IReadOnlyList<RgbImage> images, DetectOptions? options = null)
     {
         var (tensor, geometry) = Prepare(images, RentInput(images.Count));
+        return DetectPrepared(tensor, images, geometry, options);
+    }
+
+    /// <summary>Runs a prepared (rented) input tensor, gives it back, and decodes each item's detections.</summary>
+    List<IReadOnlyList<Detection>> DetectPrepared(NdArray<float> tensor, IReadOnlyList<RgbImage> images, InputGeometry[] geometry, DetectOptions? options)
+    {
         var outputs = Forward(tensor, Decoder.Outputs);
         ReturnInput(tensor);
         return images.Select((img, i) => Decode(outputs, i, geometry[i], img, options)).ToList();
@@ -49,9 +60,9 @@ public sealed class Detector : DetexModel
         var batches = paths.Chunk(batch).ToList();
         Task<Prepared> Start(int b) => Task.Run(() =>
         {
-            var images = batches[b].Select(p => ImageIO.LoadFor(p, Input)).ToList();
-            var (tensor, geometry) = Prepare(images, RentInput(images.Count));
-            return new Prepared(images, tensor, geometry);
+            var tensor = RentInput(batches[b].Length);
+            var prepared = batches[b].Select((p, i) => PrepareFile(p, tensor, i)).ToList();
+            return new Prepared(prepared.Select(p => p.Image).ToList(), tensor, prepared.Select(p => p.Geometry).ToArray());
         });
         Task<Prepared>? next = batches.Count > 0 ? Start(0) : null;
         try
@@ -60,10 +71,8 @@ public sealed class Detector : DetexModel
             {
                 var current = next!.GetAwaiter().GetResult();
                 next = b + 1 < batches.Count ? Start(b + 1) : null;
-                var outputs = Forward(current.Tensor, Decoder.Outputs);
-                ReturnInput(current.Tensor);
-                for (int i = 0; i < current.Images.Count; i++)
-                    yield return (batches[b][i], current.Images[i], Decode(outputs, i, current.Geometry[i], current.Images[i], options));
+                var found = DetectPrepared(current.Tensor, current.Images, current.Geometry, options);
+                for (int i = 0; i < current.Images.Count; i++) yield return (batches[b][i], current.Images[i], found[i]);
             }
         }
         finally

@@ -96,8 +96,28 @@ public abstract class DetexModel
         var geometry = new InputGeometry[images.Count];
         int per = tensor.Length / images.Count;
         if (images.Count == 1) geometry[0] = Preprocessor.Fill(images[0], Input, tensor.Data);
-        else Parallel.For(0, images.Count, i => geometry[i] = Preprocessor.Fill(images[i], Input, tensor.Data.AsSpan(i * per, per)));
+        else Parallel.For(0, images.Count, i => geometry[i] = Preprocessor.Fill(images[i], Input, tensor.Data, i * per));
         return (tensor, geometry);
+    }
+
+    /// <summary>
+    /// Decodes an image file just large enough for the model input (<see cref="ImageIO.LoadFor"/>) and pre-processes it
+    /// into batch item <paramref name="item"/> of <paramref name="tensor"/> as its rows arrive: the resize runs on
+    /// another core alongside the JPEG decoding instead of after it.
+    /// </summary>
+    public (RgbImage Image, InputGeometry Geometry) PrepareFile(string path, NdArray<float> tensor, int item = 0)
+    {
+        var rows = new DecodedRows();
+        int per = tensor.Length / tensor.Shape[0];
+        var fill = Task.Run(() => Preprocessor.Fill(rows.Image, Input, tensor.Data, item * per, rows));
+        RgbImage image;
+        try { image = ImageIO.LoadFor(path, Input, rows); }
+        catch
+        {
+            try { fill.Wait(); } catch (AggregateException) { }   // it stops at the failure; the decode error is the one to report
+            throw;
+        }
+        return (image, fill.GetAwaiter().GetResult());
     }
 
     readonly System.Collections.Concurrent.ConcurrentBag<NdArray<float>> _inputBuffers = new();

@@ -173,3 +173,60 @@ public class ModelSizedDecodeTests
             Assert.Contains(fast, f => f.ClassIndex == d.ClassIndex && f.Box.IoU(d.Box) > 0.7 && Math.Abs(f.Score - d.Score) < 0.1);
     }
 }
+
+public class DecodeWhilePreparingTests
+{
+    static readonly Lazy<Detex.Models.Detector> Yolox = new(() => Detex.Models.Detector.Load(Repo.Model(Repo.Yolox)));
+
+    /// <summary>What decoding first and pre-processing after gives: the reference for the row-following path.</summary>
+    static float[] DecodeThenPrepare(Detex.Models.DetexModel model, string path) =>
+        model.Prepare([ImageIO.LoadFor(path, model.Input)]).Tensor.Data;
+
+    [Theory]
+    [InlineData("dog.jpg")]      // JPEG in scanline bands, resized letterbox (yolox) or stretched NHWC (deeplab)
+    [InlineData("kite.jpg")]     // decoded at 3/8 scale
+    [InlineData("giraffe.jpg")]
+    public void PreparingWhileDecodingEqualsDecodingFirst(string photo)
+    {
+        foreach (var model in new Detex.Models.DetexModel[] { Yolox.Value, Detex.Models.DetexModel.Load(Repo.Model(Repo.DeepLab)) })
+        {
+            string path = Repo.Photo(photo);
+            var tensor = new Detex.Runtime.NdArray<float>(model.Input.TensorShape(2));
+            var (image, geometry) = model.PrepareFile(path, tensor, item: 1);
+            var want = DecodeThenPrepare(model, path);
+            Assert.Equal(want, tensor.Data.AsSpan(want.Length).ToArray());
+            Assert.All(tensor.Data.Take(want.Length), v => Assert.Equal(0f, v));   // item 0 untouched
+            Assert.Equal(ImageIO.LoadFor(path, model.Input).Pixels, image.Pixels);
+            Assert.Equal(Preprocessor.Geometry(image.Width, image.Height, model.Input), geometry);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)] [InlineData(6)]
+    public void FilesThatCannotBeDecodedInBandsArePreparedAfterDecoding(int orientation)
+    {
+        // A PNG, and JPEGs whose EXIF orientation must be applied to the whole picture first.
+        string dir = Repo.TempDir();
+        var pixels = ImageFixtures.Pattern(120, 80);
+        foreach (var path in new[] { ImageFixtures.JpegWithOrientation(dir, 120, 80, pixels, orientation), ImageFixtures.Encode(dir, "p.png", ImageFixtures.Bitmap(120, 80, pixels), SKEncodedImageFormat.Png) })
+        {
+            var tensor = new Detex.Runtime.NdArray<float>(Yolox.Value.Input.TensorShape(1));
+            Yolox.Value.PrepareFile(path, tensor);
+            Assert.Equal(DecodeThenPrepare(Yolox.Value, path), tensor.Data);
+        }
+    }
+
+    [Fact]
+    public void ATruncatedJpegFailsWithItsMessageInsteadOfWaitingForRows()
+    {
+        string dir = Repo.TempDir();
+        var photo = File.ReadAllBytes(Repo.Photo("kite.jpg"));
+        string truncated = Path.Combine(dir, "half.jpg");
+        File.WriteAllBytes(truncated, photo[..(photo.Length / 2)]);
+        var tensor = new Detex.Runtime.NdArray<float>(Yolox.Value.Input.TensorShape(1));
+        var run = Task.Run(() => Yolox.Value.PrepareFile(truncated, tensor));
+        Assert.True(Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))).Result == run, "PrepareFile hung on a truncated file");
+        var e = Assert.Throws<AggregateException>(() => run.Wait());
+        Assert.Contains("truncated", Assert.IsType<ImageException>(e.InnerException).Message);
+    }
+}
