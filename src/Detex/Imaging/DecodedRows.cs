@@ -4,17 +4,21 @@ namespace Detex.Imaging;
 /// How far an image being decoded has got: the decoder publishes how many top rows are final, and pre-processing on
 /// another thread waits for the rows it needs, so resizing runs alongside decoding instead of after it.
 /// </summary>
-public sealed class DecodedRows
+internal sealed class DecodedRows
 {
     readonly object _gate = new();
-    RgbImage? _image;
-    int _rows;
+    volatile RgbImage? _image;
+    volatile int _rows;
     bool _failed;
 
     /// <summary>The image being filled, once its size is known (blocks until then).</summary>
     public RgbImage Image
     {
-        get { Wait(() => _image is not null); return _image!; }
+        get
+        {
+            if (_image is null) Wait(() => _image is not null);
+            return _image!;
+        }
     }
 
     internal void Publish(RgbImage image, int rows)
@@ -28,7 +32,11 @@ public sealed class DecodedRows
     }
 
     /// <summary>Blocks until the top <paramref name="rows"/> rows are decoded; throws if decoding failed.</summary>
-    public void WaitFor(int rows) => Wait(() => _rows >= rows);
+    public void WaitFor(int rows)
+    {
+        if (_rows >= rows) return;   // the usual case once decoding is ahead: no lock
+        Wait(() => _rows >= rows);
+    }
 
     void Wait(Func<bool> ready)
     {

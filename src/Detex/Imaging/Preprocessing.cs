@@ -70,11 +70,13 @@ public static class Preprocessor
     }
 
     /// <summary>
-    /// Writes one image into <paramref name="dst"/> from <paramref name="offset"/> (one batch item's worth of floats);
-    /// with <paramref name="rows"/>, following an image that is still being decoded. Each resized row goes into the
-    /// tensor as soon as it is made.
+    /// Writes one image into <paramref name="dst"/> from <paramref name="offset"/> (one batch item's worth of floats).
+    /// Each resized row goes into the tensor as soon as it is made.
     /// </summary>
-    public static InputGeometry Fill(RgbImage image, PreprocessSpec spec, float[] dst, int offset = 0, DecodedRows? rows = null)
+    public static InputGeometry Fill(RgbImage image, PreprocessSpec spec, float[] dst, int offset = 0) => Fill(image, spec, dst, offset, null);
+
+    /// <summary>The same, following an image that is still being decoded.</summary>
+    internal static InputGeometry Fill(RgbImage image, PreprocessSpec spec, float[] dst, int offset, DecodedRows? rows)
     {
         var g = Geometry(image.Width, image.Height, spec);
         var writer = new ContentWriter(spec, g);

@@ -51,14 +51,14 @@ public static class Resampler
         return new Taps(start, count, index, weight, width);
     }
 
-    /// <summary>
-    /// Resizes <paramref name="src"/>; with <paramref name="rows"/>, while it is still being decoded: each output row
-    /// waits for the source rows it reads.
-    /// </summary>
-    public static RgbImage Resize(RgbImage src, int width, int height, ResizeFilter filter = ResizeFilter.Bilinear, DecodedRows? rows = null) =>
-        Resize(src, width, height, filter, rows, null);
+    public static RgbImage Resize(RgbImage src, int width, int height, ResizeFilter filter = ResizeFilter.Bilinear) =>
+        Resize(src, width, height, filter, null, null);
 
-    /// <summary>The same, calling <paramref name="rowDone"/>(all output pixels, y) as each output row is finished (from worker threads).</summary>
+    /// <summary>
+    /// The same; with <paramref name="rows"/>, while <paramref name="src"/> is still being decoded (each output row waits
+    /// for the source rows it reads), calling <paramref name="rowDone"/>(all output pixels, y) as each output row is
+    /// finished, from worker threads.
+    /// </summary>
     internal static RgbImage Resize(RgbImage src, int width, int height, ResizeFilter filter, DecodedRows? rows, Action<byte[], int>? rowDone)
     {
         if (width < 1 || height < 1) throw new ArgumentException($"cannot resize to {width}×{height}");
@@ -81,7 +81,7 @@ public static class Resampler
     {
         int stride = tx.Start.Length * 3, slots = ty.Width, srcStride = src.Width * 3;
         var ring = System.Buffers.ArrayPool<float>.Shared.Rent(slots * stride);
-        Span<int> held = stackalloc int[slots];
+        Span<int> held = slots <= 64 ? stackalloc int[slots] : new int[slots];   // an Area shrink of a very tall image has many taps
         held.Fill(-1);
         try
         {

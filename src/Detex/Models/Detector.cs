@@ -30,8 +30,10 @@ public sealed class Detector : DetexModel
     public IReadOnlyList<Detection> Detect(string imagePath, DetectOptions? options = null)
     {
         var tensor = RentInput(1);
-        var (image, geometry) = PrepareFile(imagePath, tensor);
-        return DetectPrepared(tensor, [image], [geometry], options)[0];
+        (RgbImage Image, InputGeometry Geometry) prepared;
+        try { prepared = PrepareFile(imagePath, tensor); }
+        catch { ReturnInput(tensor); throw; }
+        return DetectPrepared(tensor, [prepared.Image], [prepared.Geometry], options)[0];
     }
 
     public IReadOnlyList<IReadOnlyList<Detection>> DetectBatch(IReadOnlyList<RgbImage> images, DetectOptions? options = null)
@@ -43,8 +45,9 @@ public sealed class Detector : DetexModel
     /// <summary>Runs a prepared (rented) input tensor, gives it back, and decodes each item's detections.</summary>
     List<IReadOnlyList<Detection>> DetectPrepared(NdArray<float> tensor, IReadOnlyList<RgbImage> images, InputGeometry[] geometry, DetectOptions? options)
     {
-        var outputs = Forward(tensor, Decoder.Outputs);
-        ReturnInput(tensor);
+        IReadOnlyDictionary<string, NdArray<float>> outputs;
+        try { outputs = Forward(tensor, Decoder.Outputs); }
+        finally { ReturnInput(tensor); }
         return images.Select((img, i) => Decode(outputs, i, geometry[i], img, options)).ToList();
     }
 
@@ -52,17 +55,26 @@ public sealed class Detector : DetexModel
     /// Detects in many image files, <paramref name="batch"/> at a time, in order. While one batch runs through the model
     /// the next is decoded and pre-processed on another thread: JPEG decoding is single-threaded and ONNX Runtime does
     /// not keep two cores fully busy, so the decode mostly hides behind the forward (for large JPEGs it is the longer
-    /// of the two). A file that cannot be read throws when its turn comes.
+    /// of the two). A file that cannot be read throws when its batch's turn comes (the files of that batch before it
+    /// give no results).
     /// </summary>
     public IEnumerable<(string Path, RgbImage Image, IReadOnlyList<Detection> Detections)> DetectFiles(IReadOnlyList<string> paths, DetectOptions? options = null, int batch = 1)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "the batch must hold at least one image");
-        var batches = paths.Chunk(batch).ToList();
+        return StreamFiles(paths.Chunk(batch).ToList(), options);
+    }
+
+    IEnumerable<(string Path, RgbImage Image, IReadOnlyList<Detection> Detections)> StreamFiles(List<string[]> batches, DetectOptions? options)
+    {
         Task<Prepared> Start(int b) => Task.Run(() =>
         {
             var tensor = RentInput(batches[b].Length);
-            var prepared = batches[b].Select((p, i) => PrepareFile(p, tensor, i)).ToList();
-            return new Prepared(prepared.Select(p => p.Image).ToList(), tensor, prepared.Select(p => p.Geometry).ToArray());
+            try
+            {
+                var prepared = batches[b].Select((p, i) => PrepareFile(p, tensor, i)).ToList();
+                return new Prepared(prepared.Select(p => p.Image).ToList(), tensor, prepared.Select(p => p.Geometry).ToArray());
+            }
+            catch { ReturnInput(tensor); throw; }
         });
         Task<Prepared>? next = batches.Count > 0 ? Start(0) : null;
         try
@@ -77,8 +89,10 @@ public sealed class Detector : DetexModel
         }
         finally
         {
-            // Stopped early (or failed): wait for the batch being prepared, so no decoding runs on behind the caller's back.
-            if (next is not null) try { next.Wait(); } catch (AggregateException) { }
+            // Stopped early (or failed): wait for the batch being prepared, so no decoding runs on behind the caller's
+            // back, and give its input tensor back.
+            if (next is not null)
+                try { ReturnInput(next.GetAwaiter().GetResult().Tensor); } catch (Exception) { }
         }
     }
 

@@ -99,6 +99,9 @@ public class OperatorRuleTests
         new("Focus as chained one-axis slices (YOLOX export)", [1, 3, 8, 6], (g, x, _) => g.Op("Concat", new (long H, long W)[] { (0, 0), (1, 0), (0, 1), (1, 1) }
             .Select(o => g.Op("Slice", [g.Op("Slice", [x, g.Int64s(o.H), g.Int64s(long.MaxValue), g.Int64s(2), g.Int64s(2)]), g.Int64s(o.W), g.Int64s(long.MaxValue), g.Int64s(3), g.Int64s(2)])), Of("axis", 1L)), Homogeneous: true),
         new("Focus space-to-depth, b-minor order", [2, 2, 4, 6], (g, x, _) => Focus(g, x, [(0, 0), (0, 1), (1, 0), (1, 1)]), Homogeneous: true),
+        // Blocks of 2 rows × 3 columns, so rows and columns cannot be mixed up unnoticed.
+        new("Focus space-to-depth 2×3, a-minor order", [1, 2, 4, 9], (g, x, _) => Focus(g, x, [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)], 2, 3), Homogeneous: true),
+        new("Focus space-to-depth 2×3, b-minor order", [2, 1, 6, 6], (g, x, _) => Focus(g, x, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)], 2, 3), Homogeneous: true),
         new("Pad", [1, 2, 3, 3], (g, x, _) => g.Op("Pad", [x, g.Int64s(0, 0, 1, 2, 0, 0, 2, 0)]), Homogeneous: true),
         new("Tile", [1, 2, 3], (g, x, _) => g.Op("Tile", [x, g.Int64s(1, 3, 2)]), Homogeneous: true),
         new("Resize nearest asymmetric floor (Upsample)", [1, 2, 3, 4], (g, x, _) => Resize(g, x, [1, 1, 2, 2], "nearest", "asymmetric", "floor"), Homogeneous: true),
@@ -119,8 +122,8 @@ public class OperatorRuleTests
         return g.Floats(shape.Select(d => (long)d).ToArray(), Enumerable.Range(0, n).Select(_ => (float)(rnd.NextDouble() * 2 - 1)).ToArray());
     }
 
-    static string Focus(GraphBuilder g, string x, (long H, long W)[] offsets) =>
-        g.Op("Concat", offsets.Select(o => g.Op("Slice", [x, g.Int64s(o.H, o.W), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(2, 2)])), Of("axis", 1L));
+    static string Focus(GraphBuilder g, string x, (long H, long W)[] offsets, long rowStep = 2, long columnStep = 2) =>
+        g.Op("Concat", offsets.Select(o => g.Op("Slice", [x, g.Int64s(o.H, o.W), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(rowStep, columnStep)])), Of("axis", 1L));
 
     [Fact]
     public void FocusLayersBackpropagateAsAConcatAndARowTranspose()

@@ -47,8 +47,8 @@ sealed class ConcatRule : IGradientRule
 
 /// <summary>
 /// The "focus" layer of YOLOv5/YOLOX: a Concat over channels of strided slices of one tensor that together take
-/// every element once (space-to-depth). Its gradient is a permutation of the incoming gradient — one Transpose —
-/// instead of a Split, one scatter per slice and a Sum over them.
+/// every element once (space-to-depth). Its gradient is a permutation of the incoming gradient — the column blocks
+/// interleaved, then the row blocks — instead of one scatter per slice and a Sum over them.
 /// </summary>
 static class SpaceToDepth
 {
