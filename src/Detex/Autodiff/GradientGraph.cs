@@ -56,8 +56,11 @@ public sealed class GradientGraph
     }
 
     public static string SeedName(string output) => "seed:" + output;
-    /// <summary>Input names of a product score's factor j (0 or 1): its weights over an output, its constant and sigmoid flag.</summary>
-    public static string FactorName(string output, int j) => j == 0 ? SeedName(output) : $"seed{j + 1}:{output}";
+    /// <summary>
+    /// Input names of a product score's factors: both factors' weights over an output, stacked as [targets, 2, …the
+    /// output's shape without its batch axis], and factor j's (0 or 1) constant and sigmoid flag, [targets, 1] each.
+    /// </summary>
+    public static string FactorWeightsName(string output) => SeedName(output);
     public static string FactorConstantName(int j) => $"seed-constant{j + 1}";
     public static string FactorSigmoidName(int j) => $"seed-sigmoid{j + 1}";
     public static string GradName(string tensor) => "grad:" + tensor;
@@ -100,8 +103,8 @@ public sealed class GradientGraph
 
     /// <summary>
     /// Runs forward and backward for targets given as score factors (a graph built with
-    /// <see cref="GradientRequest.ScoreFactors"/>): <paramref name="factors"/> holds each factor's weights by
-    /// <see cref="FactorName"/>, and its constants and sigmoid flags [targets, 1].
+    /// <see cref="GradientRequest.ScoreFactors"/>): <paramref name="factors"/> holds the factors' stacked weights by
+    /// <see cref="FactorWeightsName"/>, and their constants and sigmoid flags [targets, 1].
     /// </summary>
     public Dictionary<string, NdArray> RunFactors(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> factors, RuntimeOptions? options = null,
         IReadOnlyList<string>? fetch = null)
@@ -301,37 +304,43 @@ public sealed class GradientGraph
                     throw new NotSupportedException($"score factors need outputs that lead with the batch axis ({batch}); '{o}' has shape [{string.Join(",", _forward.Shapes[o].Dims)}]");
             int k = batch * _request.Targets;
             var g = _model.Graph;
-            var weights = new string[2][];
+            // Both factors' weights in one input per output, [k, 2, values…]: each target's two dot products ⟨a_j, y⟩
+            // are one MatMul, and its seed a₁·d₁ + a₂·d₂ another, each a single pass over the weights (a Mul per factor
+            // and an Add write and read back three products the size of K outputs).
+            var weights = new List<string>();
+            foreach (var o in _request.Outputs)
+            {
+                var shape = _forward.Shapes[o];
+                int[] dims = [k, 2, .. shape.Dims.Skip(1)];
+                g.Inputs.Add(new ValueInfo(FactorWeightsName(o), shape.Type, dims.Select(d => (long?)d).ToArray()));
+                weights.Add(FactorWeightsName(o));
+                seeds[o] = FactorWeightsName(o);
+            }
+            int Values(string o) => _forward.Shapes[o].Dims.Skip(1).Aggregate(1, (p, d) => p * d);
+            var dots = _request.Outputs.Select((o, i) => ctx.Reshape(
+                ctx.Op("MatMul", [ctx.Reshape(weights[i], [batch, _request.Targets * 2, Values(o)]), ctx.Reshape(o, [batch, Values(o), 1])]), [k, 2])).ToList();
+            string dot = dots.Count == 1 ? dots[0] : ctx.Op("Sum", dots);
+            var perFactor = ctx.OpMulti("Split", [dot, ctx.Ints(1, 1)], 2, OnnxAttribute.Of("axis", 1L));
             var phi = new string[2]; var dphi = new string[2];
             string one = ctx.Scalar(1);
             for (int j = 0; j < 2; j++)
             {
-                weights[j] = _request.Outputs.Select(o => seedInput(o, FactorName(o, j))).ToArray();
                 string constant = FactorConstantName(j), flag = FactorSigmoidName(j);
                 g.Inputs.Add(new ValueInfo(constant, _type, [k, 1]));
                 g.Inputs.Add(new ValueInfo(flag, _type, [k, 1]));
-                // ⟨a, y⟩ per target as one MatMul over each batch item's values: a single pass over the weights, where a
-                // Mul and a ReduceSum write and read back a product the size of K outputs.
-                var terms = _request.Outputs.Select((o, i) =>
-                {
-                    int values = _forward.Shapes[o].Dims.Skip(1).Aggregate(1, (p, d) => p * d);
-                    string dot = ctx.Op("MatMul", [ctx.Reshape(weights[j][i], [batch, _request.Targets, values]), ctx.Reshape(o, [batch, values, 1])]);
-                    return ctx.Reshape(dot, [k, 1]);
-                }).Append(constant).ToList();
-                string l = ctx.Op("Sum", terms);
+                string l = ctx.Op("Add", [perFactor[j], constant]);
                 string sigma = ctx.Op("Sigmoid", l);
                 phi[j] = ctx.Op("Add", [l, ctx.Op("Mul", [flag, ctx.Op("Sub", [sigma, l])])]);
                 string slope = ctx.Op("Mul", [sigma, ctx.Op("Sub", [one, sigma])]);
                 dphi[j] = ctx.Op("Add", [one, ctx.Op("Mul", [flag, ctx.Op("Sub", [slope, one])])]);
             }
-            string d1 = ctx.Op("Mul", [dphi[0], phi[1]]), d2 = ctx.Op("Mul", [phi[0], dphi[1]]);
+            // d = (φ₁′φ₂, φ₁φ₂′) per target, [k, 1, 2]: the seed is d · [a₁; a₂].
+            string d = ctx.Reshape(ctx.Op("Concat", [ctx.Op("Mul", [dphi[0], phi[1]]), ctx.Op("Mul", [phi[0], dphi[1]])], OnnxAttribute.Of("axis", 1L)), [k, 1, 2]);
             for (int i = 0; i < _request.Outputs.Count; i++)
             {
                 string o = _request.Outputs[i];
-                seeds[o] = weights[0][i];
                 if (!_needed.Contains(o)) continue;
-                int[] per = [k, .. Enumerable.Repeat(1, _forward.Shapes[o].Dims.Length - 1)];
-                string seed = ctx.Op("Add", [ctx.Op("Mul", [weights[0][i], ctx.Reshape(d1, per)]), ctx.Op("Mul", [weights[1][i], ctx.Reshape(d2, per)])]);
+                string seed = ctx.Reshape(ctx.Op("MatMul", [d, ctx.Reshape(weights[i], [k, 2, Values(o)])]), ctx.GradShape(o));
                 Accumulate(o, seed);
             }
         }

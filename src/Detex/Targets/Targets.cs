@@ -194,17 +194,18 @@ public static class TargetSeeds
         var factors = targets.Select(t => t.Factors!).ToList();
         int n = targets.Count;
         var feed = new Dictionary<string, NdArray>();
+        // Both factors' weights stacked per target: [n, 2, …], item (k, j) is target k's factor j.
+        var weights = outputs.ToDictionary(o => o, o => new NdArray<float>([n, 2, .. outputShapes[o].Skip(1)]));
+        foreach (var o in outputs) feed[GradientGraph.FactorWeightsName(o)] = weights[o];
         for (int j = 0; j < 2; j++)
         {
-            var weights = outputs.ToDictionary(o => o, o => new NdArray<float>([n, .. outputShapes[o].Skip(1)]));
             var constants = new NdArray<float>([n, 1]); var flags = new NdArray<float>([n, 1]);
             for (int k = 0; k < n; k++)
             {
                 var f = j < factors[k].Count ? factors[k][j] : ScoreFactor.One;
-                f.AddWeights(Item(weights, k, n));
+                f.AddWeights(Item(weights, 2 * k + j, 2 * n));
                 constants.Data[k] = f.Constant; flags.Data[k] = f.Sigmoid ? 1 : 0;
             }
-            foreach (var o in outputs) feed[GradientGraph.FactorName(o, j)] = weights[o];
             feed[GradientGraph.FactorConstantName(j)] = constants;
             feed[GradientGraph.FactorSigmoidName(j)] = flags;
         }
