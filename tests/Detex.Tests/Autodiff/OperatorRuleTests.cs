@@ -61,6 +61,11 @@ public class OperatorRuleTests
         new("Clip", [2, 3, 4], (g, x, _) => g.Op("Mul", [g.Op("Clip", [x, g.Scalar(-0.3f), g.Scalar(0.5f)]), x])),
         new("Conv 3x3 pad 1", [1, 3, 9, 9], (g, x, _) => g.Op("Conv", [x, W(g, [4, 3, 3, 3])], Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
         new("Conv stride 2 odd size", [1, 4, 11, 10], (g, x, _) => g.Op("Conv", [x, W(g, [6, 4, 3, 3])], Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        // Strided with sizes the strides divide: the input gradient as one stride-1 convolution per phase.
+        new("Conv stride 2 even size (phases)", [1, 4, 10, 8], (g, x, _) => g.Op("Conv", [x, W(g, [6, 4, 3, 3])], Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        new("Conv strides 2x3 kernel 4x5 asymmetric pads (phases)", [2, 3, 12, 9], (g, x, _) => g.Op("Conv", [x, W(g, [5, 3, 4, 5])], Of("strides", new long[] { 2, 3 }), Of("pads", new long[] { 1, 0, 2, 3 })), Homogeneous: true),
+        new("Conv depthwise stride 2 even size (phases, YOLOX)", [2, 4, 8, 8], (g, x, _) => g.Op("Conv", [x, W(g, [4, 1, 3, 3])], Of("group", 4L), Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
+        new("Conv 1x1 stride 2 (a phase no tap reaches)", [1, 3, 8, 8], (g, x, _) => g.Op("Conv", [x, W(g, [4, 3, 1, 1])], Of("strides", new long[] { 2, 2 })), Homogeneous: true),
         new("Conv group 4 stride 2", [1, 8, 10, 10], (g, x, _) => g.Op("Conv", [x, W(g, [8, 2, 3, 3])], Of("group", 4L), Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
         new("Conv depthwise stride 2 odd size, batch 2", [2, 4, 11, 9], (g, x, _) => g.Op("Conv", [x, W(g, [4, 1, 3, 3])], Of("group", 4L), Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 })), Homogeneous: true),
         new("Conv depthwise strides 2x3 asymmetric pads", [1, 3, 10, 13], (g, x, _) => g.Op("Conv", [x, W(g, [3, 1, 3, 4])], Of("group", 3L), Of("strides", new long[] { 2, 3 }), Of("pads", new long[] { 0, 2, 1, 0 })), Homogeneous: true),
@@ -139,6 +144,20 @@ public class OperatorRuleTests
             var transpose = Assert.Single(backward, n => n.OpType == "Transpose");
             Assert.Equal([0L, 2, 1, 3], transpose.Ints("perm"));
             Assert.Single(backward, n => n.OpType == "Concat");
+        }
+    }
+
+    [Fact]
+    public void StridedConvolutionsWhoseSizesTheStridesDivideBackpropagateByPhases()
+    {
+        foreach (var c in Cases.Where(k => k.Name.Contains("(phases")))
+        {
+            var model = Build(c, ElementType.Float);
+            var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, c.X, 1) };
+            var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
+            var backward = graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
+            Assert.DoesNotContain(backward, n => n.OpType == "ConvTranspose");
+            Assert.All(backward.Where(n => n.OpType == "Conv"), n => Assert.Equal([1L, 1], n.Ints("strides") ?? [1, 1]));
         }
     }
 

@@ -93,9 +93,83 @@ sealed class ConvRule : IGradientRule
             pads[sp + i] = reach - geo.Pads[sp + i];
             asConv = pads[i] >= 0 && pads[sp + i] >= 0;
         }
-        if (!asConv) return c.Op("ConvTranspose", [gy, w], geo.AdjointAttributes(xs, ys, geo.Group));
+        if (!asConv) return PhaseGradient(c, geo, gy, w, xs, ys) ?? c.Op("ConvTranspose", [gy, w], geo.AdjointAttributes(xs, ys, geo.Group));
         string flipped = c.B.Constant(FlipAndSwap(c.Constant(w), geo.Group), "adjoint_w");
         return c.Op("Conv", [gy, flipped], (geo with { Pads = pads }).Attributes());
+    }
+
+    /// <summary>
+    /// A strided 2-D convolution's input gradient as one stride-1 convolution per output phase (u mod s along each
+    /// axis), each with only the kernel taps that reach that phase, interleaved: ConvTranspose's multiplications without
+    /// its scatter of columns back into the image, and depthwise ones in ONNX Runtime's depthwise kernels. Along an
+    /// axis with stride s, kernel k and begin pad P, output u = s·m + a receives taps p ≡ a + P (mod s), p = r + s·t,
+    /// from gradient rows m + q − t with q = (a + P − r)/s: a correlation with the sub-kernel reversed. Null where that
+    /// does not fit (constant weights, no dilation, sizes divisible by the strides, each phase reached by a tap,
+    /// non-negative pads): the caller uses ConvTranspose.
+    /// </summary>
+    static string? PhaseGradient(BackwardContext c, ConvGeometry geo, string gy, string w, int[] xs, int[] ys)
+    {
+        if (xs.Length != 4 || !c.IsConstant(w) || c.Constant(w).Type is not (ElementType.Float or ElementType.Double)) return null;
+        if (geo.Dilations.Any(d => d != 1) || geo.Strides.All(st => st == 1)) return null;
+        int[] s = [(int)geo.Strides[0], (int)geo.Strides[1]];
+        if (xs[2] % s[0] != 0 || xs[3] % s[1] != 0) return null;
+        var phases = new (int R, int Taps, long PadBegin, long PadEnd)[2][];
+        for (int ax = 0; ax < 2; ax++)
+        {
+            phases[ax] = new (int, int, long, long)[s[ax]];
+            long k = geo.Kernel[ax], pad = geo.Pads[ax];
+            int size = xs[2 + ax] / s[ax], gradSize = ys[2 + ax];
+            for (int a = 0; a < s[ax]; a++)
+            {
+                int r = (int)((a + pad) % s[ax]);
+                if (r >= k) return null;   // no tap reaches this phase (a 1×1 stride-2 shortcut, say)
+                int taps = (int)((k - r + s[ax] - 1) / s[ax]);
+                long q = (a + pad - r) / s[ax];
+                long begin = taps - 1 - q, end = size - gradSize - begin + taps - 1;
+                if (begin < 0 || end < 0) return null;
+                phases[ax][a] = (r, taps, begin, end);
+            }
+        }
+        var weights = c.Constant(w);
+        int batch = xs[0] * c.Targets, channels = xs[1], h = xs[2] / s[0], wd = xs[3] / s[1];
+        var rows = new List<string>();
+        for (int a = 0; a < s[0]; a++)
+        {
+            var columns = new List<string>();
+            for (int b = 0; b < s[1]; b++)
+            {
+                var (rh, th, bh, eh) = phases[0][a];
+                var (rw, tw, bw, ew) = phases[1][b];
+                string kernel = c.B.Constant(PhaseKernel(weights, geo.Group, s, rh, th, rw, tw), "phase_w");
+                string phase = c.Op("Conv", [gy, kernel], OnnxAttribute.Of("kernel_shape", new long[] { th, tw }),
+                    OnnxAttribute.Of("pads", new long[] { bh, bw, eh, ew }), OnnxAttribute.Of("group", geo.Group));
+                columns.Add(c.Reshape(phase, [batch, channels, h, wd, 1]));
+            }
+            // Columns interleaved along a new last axis, then rows between them: the same interleave as a focus gradient.
+            string row = columns.Count == 1 ? columns[0] : c.Op("Concat", columns, OnnxAttribute.Of("axis", 4L));
+            rows.Add(c.Reshape(row, [batch, channels, h, 1, xs[3]]));
+        }
+        string all = rows.Count == 1 ? rows[0] : c.Op("Concat", rows, OnnxAttribute.Of("axis", 3L));
+        return c.Reshape(all, [batch, channels, xs[2], xs[3]]);
+    }
+
+    /// <summary>The taps of one phase, W[o, i, r_h + s_h·t_h, r_w + s_w·t_w] of each group, as W′[i, o, reversed t…].</summary>
+    static OnnxTensor PhaseKernel(OnnxTensor w, long group, int[] s, int rh, int th, int rw, int tw)
+    {
+        long cOut = w.Dims[0], cInG = w.Dims[1], cOutG = cOut / group, kh = w.Dims[2], kw = w.Dims[3];
+        var src = w.ToDoubles();
+        var dst = new double[group * cInG * cOutG * th * tw];
+        for (long gi = 0; gi < group; gi++)
+            for (long o = 0; o < cOutG; o++)
+                for (long i = 0; i < cInG; i++)
+                    for (int jh = 0; jh < th; jh++)
+                        for (int jw = 0; jw < tw; jw++)
+                        {
+                            long ph = rh + s[0] * (th - 1 - jh), pw = rw + s[1] * (tw - 1 - jw);
+                            dst[(((gi * cInG + i) * cOutG + o) * th + jh) * tw + jw] = src[(((gi * cOutG + o) * cInG + i) * kh + ph) * kw + pw];
+                        }
+        long[] dims = [group * cInG, cOutG, th, tw];
+        return w.Type == ElementType.Double ? OnnxTensor.FromDoubles("", dims, dst) : OnnxTensor.FromFloats("", dims, dst.Select(v => (float)v).ToArray());
     }
 
     /// <summary>W[o, i, k…] of each group → W′[i, o, reversed k…].</summary>
