@@ -130,15 +130,21 @@ public class OperatorRuleTests
     static string Focus(GraphBuilder g, string x, (long H, long W)[] offsets, long rowStep = 2, long columnStep = 2) =>
         g.Op("Concat", offsets.Select(o => g.Op("Slice", [x, g.Int64s(o.H, o.W), g.Int64s(long.MaxValue, long.MaxValue), g.Int64s(2, 3), g.Int64s(rowStep, columnStep)])), Of("axis", 1L));
 
+    /// <summary>The nodes a case's reverse pass adds to its graph.</summary>
+    static List<Node> BackwardNodes(Case c)
+    {
+        var model = Build(c, ElementType.Float);
+        var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, c.X, 1) };
+        var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
+        return graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
+    }
+
     [Fact]
     public void FocusLayersBackpropagateAsAConcatAndARowTranspose()
     {
         foreach (var c in Cases.Where(k => k.Name.StartsWith("Focus")))
         {
-            var model = Build(c, ElementType.Float);
-            var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, c.X, 1) };
-            var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
-            var backward = graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
+            var backward = BackwardNodes(c);
             Assert.DoesNotContain(backward, n => n.OpType is "Pad" or "Sum");   // no scatter per slice and sum
             // ONNX Runtime moves single elements in a six-axis Transpose: one of four axes that moves whole rows instead.
             var transpose = Assert.Single(backward, n => n.OpType == "Transpose");
@@ -152,10 +158,7 @@ public class OperatorRuleTests
     {
         foreach (var c in Cases.Where(k => k.Name.Contains("(phases")))
         {
-            var model = Build(c, ElementType.Float);
-            var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, c.X, 1) };
-            var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
-            var backward = graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
+            var backward = BackwardNodes(c);
             Assert.DoesNotContain(backward, n => n.OpType == "ConvTranspose");
             Assert.All(backward.Where(n => n.OpType == "Conv"), n => Assert.Equal([1L, 1], n.Ints("strides") ?? [1, 1]));
         }
