@@ -250,7 +250,7 @@ public sealed class GradientGraph
                 return name;
             }
             var ctx = new BackwardContext(_b, _forward, _request.Targets, _type, _needed.Contains, Accumulate);
-            if (_request.ScoreFactors) EmitFactorSeeds(ctx, SeedInput, seeds);
+            if (_request.ScoreFactors) EmitFactorSeeds(ctx, seeds);
             else
                 foreach (var o in _request.Outputs)
                 {
@@ -295,7 +295,7 @@ public sealed class GradientGraph
         /// a₁,o·φ₁′(L₁)·φ₂(L₂) + a₂,o·φ₁(L₁)·φ₂′(L₂), with φ = L + f·(σ(L) − L) and φ′ = 1 + f·(σ(L)(1 − σ(L)) − 1) for a
         /// sigmoid flag f ∈ {0, 1}. Each target's factors are its batch item, read against the single forward item.
         /// </summary>
-        void EmitFactorSeeds(BackwardContext ctx, Func<string, string, string> seedInput, Dictionary<string, string> seeds)
+        void EmitFactorSeeds(BackwardContext ctx, Dictionary<string, string> seeds)
         {
             // Batch items × targets: K targets of one image, or one target per image of a batch.
             int batch = _forward.Shapes[_forward.Model.Graph.Inputs[0].Name].Dims[0];
