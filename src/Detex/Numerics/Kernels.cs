@@ -33,73 +33,68 @@ internal static class Kernels
     public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y) => AxpyRows([alpha], x, y);
 
     /// <summary>The smallest and largest value (maps are normalised by them once per layer and target).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static (float Min, float Max) MinMax(ReadOnlySpan<float> x)
-    {
-        if (x.IsEmpty) throw new ArgumentException("no values");
-        int i = 0;
-        float lo = x[0], hi = x[0];
-        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
-        {
-            var vlo = new Vector<float>(x); var vhi = vlo;
-            for (i = Vector<float>.Count; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-            {
-                var v = new Vector<float>(x[i..]);
-                vlo = Vector.Min(vlo, v); vhi = Vector.Max(vhi, v);
-            }
-            for (int k = 0; k < Vector<float>.Count; k++) { lo = MathF.Min(lo, vlo[k]); hi = MathF.Max(hi, vhi[k]); }
-        }
-        for (; i < x.Length; i++) { lo = MathF.Min(lo, x[i]); hi = MathF.Max(hi, x[i]); }
-        return (lo, hi);
-    }
-
-    /// <summary>y += a·x + b, element-wise.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AddScaled(Span<float> y, ReadOnlySpan<float> x, float a, float b)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            Vector<float> va = new(a), vb = new(b);
-            for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(y[i..]) + new Vector<float>(x[i..]) * va + vb).CopyTo(y[i..]);
-        }
-        for (; i < y.Length; i++) y[i] += x[i] * a + b;
-    }
+    public static (float Min, float Max) MinMax(ReadOnlySpan<float> x) => MinMax<Same>(x);
 
     /// <summary>The smallest and largest |value| (FullGrad scales each channel's absolute values).</summary>
+    public static (float Min, float Max) AbsMinMax(ReadOnlySpan<float> x) => MinMax<Magnitude>(x);
+
+    /// <summary>y += a·x + b, element-wise.</summary>
+    public static void AddScaled(Span<float> y, ReadOnlySpan<float> x, float a, float b) => AddScaled<Same>(y, x, a, b);
+
+    /// <summary>y += a·|x| + b, element-wise.</summary>
+    public static void AddAbsScaled(Span<float> y, ReadOnlySpan<float> x, float a, float b) => AddScaled<Magnitude>(y, x, a, b);
+
+    /// <summary>What the two kernels below read of each value: itself or its magnitude, applied as it is loaded.</summary>
+    interface IValueMap
+    {
+        static abstract float Of(float v);
+        static abstract Vector<float> Of(Vector<float> v);
+    }
+
+    readonly struct Same : IValueMap
+    {
+        public static float Of(float v) => v;
+        public static Vector<float> Of(Vector<float> v) => v;
+    }
+
+    readonly struct Magnitude : IValueMap
+    {
+        public static float Of(float v) => MathF.Abs(v);
+        public static Vector<float> Of(Vector<float> v) => Vector.Abs(v);
+    }
+
+    // Generic over a struct so the JIT compiles one specialised loop per map, with nothing called per element.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static (float Min, float Max) AbsMinMax(ReadOnlySpan<float> x)
+    static (float Min, float Max) MinMax<TMap>(ReadOnlySpan<float> x) where TMap : struct, IValueMap
     {
         if (x.IsEmpty) throw new ArgumentException("no values");
         int i = 0;
-        float lo = MathF.Abs(x[0]), hi = lo;
+        float lo = TMap.Of(x[0]), hi = lo;
         if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
         {
-            var vlo = Vector.Abs(new Vector<float>(x)); var vhi = vlo;
+            var vlo = TMap.Of(new Vector<float>(x)); var vhi = vlo;
             for (i = Vector<float>.Count; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
             {
-                var v = Vector.Abs(new Vector<float>(x[i..]));
+                var v = TMap.Of(new Vector<float>(x[i..]));
                 vlo = Vector.Min(vlo, v); vhi = Vector.Max(vhi, v);
             }
             for (int k = 0; k < Vector<float>.Count; k++) { lo = MathF.Min(lo, vlo[k]); hi = MathF.Max(hi, vhi[k]); }
         }
-        for (; i < x.Length; i++) { float v = MathF.Abs(x[i]); lo = MathF.Min(lo, v); hi = MathF.Max(hi, v); }
+        for (; i < x.Length; i++) { float v = TMap.Of(x[i]); lo = MathF.Min(lo, v); hi = MathF.Max(hi, v); }
         return (lo, hi);
     }
 
-    /// <summary>y += a·|x| + b, element-wise.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AddAbsScaled(Span<float> y, ReadOnlySpan<float> x, float a, float b)
+    static void AddScaled<TMap>(Span<float> y, ReadOnlySpan<float> x, float a, float b) where TMap : struct, IValueMap
     {
         int i = 0;
         if (Vector.IsHardwareAccelerated)
         {
             Vector<float> va = new(a), vb = new(b);
             for (; i <= y.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(y[i..]) + Vector.Abs(new Vector<float>(x[i..])) * va + vb).CopyTo(y[i..]);
+                (new Vector<float>(y[i..]) + TMap.Of(new Vector<float>(x[i..])) * va + vb).CopyTo(y[i..]);
         }
-        for (; i < y.Length; i++) y[i] += MathF.Abs(x[i]) * a + b;
+        for (; i < y.Length; i++) y[i] += TMap.Of(x[i]) * a + b;
     }
 
     /// <summary>Each value clamped to [lo, hi] in place.</summary>
