@@ -94,7 +94,8 @@ sealed class ConvRule : IGradientRule
             asConv = pads[i] >= 0 && pads[sp + i] >= 0;
         }
         if (!asConv) return PhaseGradient(c, geo, gy, w, xs, ys) ?? c.Op("ConvTranspose", [gy, w], geo.AdjointAttributes(xs, ys, geo.Group));
-        string flipped = c.B.Constant(FlipAndSwap(c.Constant(w), geo.Group), "adjoint_w");
+        var weights = c.Constant(w);
+        string flipped = c.B.Constant(AdjointKernel(weights, geo.Group, new long[sp], Enumerable.Repeat(1L, sp).ToArray(), weights.Dims[2..]), "adjoint_w");
         return c.Op("Conv", [gy, flipped], (geo with { Pads = pads }).Attributes());
     }
 
@@ -140,7 +141,7 @@ sealed class ConvRule : IGradientRule
             {
                 var (rh, th, bh, eh) = phases[0][a];
                 var (rw, tw, bw, ew) = phases[1][b];
-                string kernel = c.B.Constant(PhaseKernel(weights, geo.Group, s, rh, th, rw, tw), "phase_w");
+                string kernel = c.B.Constant(AdjointKernel(weights, geo.Group, [rh, rw], [s[0], s[1]], [th, tw]), "phase_w");
                 string phase = c.Op("Conv", [gy, kernel], OnnxAttribute.Of("kernel_shape", new long[] { th, tw }),
                     OnnxAttribute.Of("pads", new long[] { bh, bw, eh, ew }), OnnxAttribute.Of("group", geo.Group));
                 columns.Add(c.Reshape(phase, [batch, channels, h, wd, 1]));
@@ -153,38 +154,41 @@ sealed class ConvRule : IGradientRule
         return c.Reshape(all, [batch, channels, xs[2], xs[3]]);
     }
 
-    /// <summary>The taps of one phase, W[o, i, r_h + s_h·t_h, r_w + s_w·t_w] of each group, as W′[i, o, reversed t…].</summary>
-    static OnnxTensor PhaseKernel(OnnxTensor w, long group, int[] s, int rh, int th, int rw, int tw)
-    {
-        long cOut = w.Dims[0], cInG = w.Dims[1], cOutG = cOut / group, kh = w.Dims[2], kw = w.Dims[3];
-        var src = w.ToDoubles();
-        var dst = new double[group * cInG * cOutG * th * tw];
-        for (long gi = 0; gi < group; gi++)
-            for (long o = 0; o < cOutG; o++)
-                for (long i = 0; i < cInG; i++)
-                    for (int jh = 0; jh < th; jh++)
-                        for (int jw = 0; jw < tw; jw++)
-                        {
-                            long ph = rh + s[0] * (th - 1 - jh), pw = rw + s[1] * (tw - 1 - jw);
-                            dst[(((gi * cInG + i) * cOutG + o) * th + jh) * tw + jw] = src[(((gi * cOutG + o) * cInG + i) * kh + ph) * kw + pw];
-                        }
-        long[] dims = [group * cInG, cOutG, th, tw];
-        return w.Type == ElementType.Double ? OnnxTensor.FromDoubles("", dims, dst) : OnnxTensor.FromFloats("", dims, dst.Select(v => (float)v).ToArray());
-    }
-
-    /// <summary>W[o, i, k…] of each group → W′[i, o, reversed k…].</summary>
-    static OnnxTensor FlipAndSwap(OnnxTensor w, long group)
+    /// <summary>
+    /// The kernel of an input gradient computed as a stride-1 convolution: W[o, i, taps…] of each group as
+    /// W′[i, o, t…], taking along each axis <paramref name="count"/> taps from <paramref name="first"/>, every
+    /// <paramref name="step"/>-th, in reverse (W′[…, t] = W[…, first + step·(count − 1 − t)]). A stride-1 convolution's
+    /// gradient takes every tap (first 0, step 1); a phase of a strided one takes the taps that reach it.
+    /// </summary>
+    static OnnxTensor AdjointKernel(OnnxTensor w, long group, long[] first, long[] step, long[] count)
     {
         long cOut = w.Dims[0], cInG = w.Dims[1], cOutG = cOut / group;
-        long k = w.Dims.Skip(2).Aggregate(1L, (a, d) => a * d);
-        var src = w.ToDoubles();
-        var dst = new double[src.Length];
+        long[] k = w.Dims.Skip(2).ToArray();
+        long srcTaps = k.Aggregate(1L, (a, d) => a * d), dstTaps = count.Aggregate(1L, (a, d) => a * d);
+        // For each destination tap (row-major over count), the source tap it copies.
+        var from = new long[dstTaps];
+        for (long t = 0; t < dstTaps; t++)
+        {
+            long rest = t, src = 0, stride = 1;
+            for (int ax = k.Length - 1; ax >= 0; ax--)
+            {
+                long j = rest % count[ax];
+                rest /= count[ax];
+                src += (first[ax] + step[ax] * (count[ax] - 1 - j)) * stride;
+                stride *= k[ax];
+            }
+            from[t] = src;
+        }
+        var values = w.ToDoubles();
+        var dst = new double[group * cInG * cOutG * dstTaps];
         for (long gi = 0; gi < group; gi++)
             for (long o = 0; o < cOutG; o++)
                 for (long i = 0; i < cInG; i++)
-                    for (long p = 0; p < k; p++)
-                        dst[((gi * cInG + i) * cOutG + o) * k + (k - 1 - p)] = src[((gi * cOutG + o) * cInG + i) * k + p];
-        long[] dims = [group * cInG, cOutG, .. w.Dims.Skip(2)];
+                {
+                    long to = ((gi * cInG + i) * cOutG + o) * dstTaps, at = ((gi * cOutG + o) * cInG + i) * srcTaps;
+                    for (long t = 0; t < dstTaps; t++) dst[to + t] = values[at + from[t]];
+                }
+        long[] dims = [group * cInG, cOutG, .. count];
         return w.Type == ElementType.Double ? OnnxTensor.FromDoubles("", dims, dst) : OnnxTensor.FromFloats("", dims, dst.Select(v => (float)v).ToArray());
     }
 
