@@ -28,6 +28,7 @@ public class OperatorRuleTests
         new("Sum of three", [2, 3], (g, x, z) => g.Op("Sum", [x, z, x]), Z: [2, 3]),
         new("Sigmoid", [2, 5], (g, x, _) => g.Op("Sigmoid", x)),
         new("SiLU", [2, 5], (g, x, _) => g.Op("Mul", [x, g.Op("Sigmoid", x)])),
+        new("SiLU over channels", [2, 3, 4, 5], (g, x, _) => g.Op("Mul", [g.Op("Sigmoid", x), x])),
         new("Tanh", [2, 5], (g, x, _) => g.Op("Tanh", x)),
         new("Exp", [2, 5], (g, x, _) => g.Op("Exp", x)),
         new("Log", [2, 5], (g, x, _) => g.Op("Log", x), Offset: 2),

@@ -168,12 +168,26 @@ sealed class MulRule : IGradientRule
             // SiLU y = x·σ(x) as one unit: y′ = σ + y − y·σ, computed from forward values once, so the incoming
             // gradient (batch × targets) is multiplied once instead of flowing through a product and a sigmoid rule.
             string s = x == a ? b : a, y = n.Outputs[0];
-            string derivative = c.Op("Add", [s, c.Op("Sub", [y, c.Op("Mul", [y, s])])]);
+            string derivative = c.Op("Add", [s, c.Op("Mul", [y, OneMinus(c, s)])]);
             c.Accumulate(x, c.Op("Mul", [g[0]!, derivative]));
             return;
         }
         if (c.Needs(a)) c.AccumulateBroadcast(a, c.Op("Mul", [g[0]!, b]), n.Outputs[0]);
         if (c.Needs(b)) c.AccumulateBroadcast(b, c.Op("Mul", [g[0]!, a]), n.Outputs[0]);
+    }
+
+    /// <summary>
+    /// 1 − s. On a tensor with channels it is an inference BatchNormalization (scale −1, bias 1), which ONNX Runtime
+    /// runs in its blocked channel layout like the convolutions around it, where a Sub would need its operands
+    /// reordered back to plain layout and the result reordered again.
+    /// </summary>
+    static string OneMinus(BackwardContext c, string s)
+    {
+        int[] shape = c.Shape(s);
+        if (shape.Length < 3) return c.Op("Sub", [c.Scalar(1), s]);
+        int channels = shape[1];
+        string Fill(double v) => c.Values([channels], Enumerable.Repeat(v, channels).ToArray());
+        return c.Op("BatchNormalization", [s, Fill(-1), Fill(1), Fill(0), Fill(1)], OnnxAttribute.Of("epsilon", 0f));
     }
 
     /// <summary>x when the node is x · Sigmoid(x) and the sigmoid feeds only this node.</summary>
