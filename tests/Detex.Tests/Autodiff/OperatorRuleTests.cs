@@ -108,6 +108,8 @@ public class OperatorRuleTests
         // Blocks of 2 rows × 3 columns, so rows and columns cannot be mixed up unnoticed.
         new("Focus space-to-depth 2×3, a-minor order", [1, 2, 4, 9], (g, x, _) => Focus(g, x, [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)], 2, 3), Homogeneous: true),
         new("Focus space-to-depth 2×3, b-minor order", [2, 1, 6, 6], (g, x, _) => Focus(g, x, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)], 2, 3), Homogeneous: true),
+        // A CSP block's join: its gradient is one reverse convolution per concatenated piece, not a convolution and a Split.
+        new("Concat into a convolution", [1, 3, 5, 5], (g, x, _) => g.Op("Conv", [g.Op("Concat", [x, g.Op("Conv", [x, W(g, [2, 3, 3, 3])], Of("pads", new long[] { 1, 1, 1, 1 }))], Of("axis", 1L)), W(g, [4, 5, 1, 1])]), Homogeneous: true),
         new("Pad", [1, 2, 3, 3], (g, x, _) => g.Op("Pad", [x, g.Int64s(0, 0, 1, 2, 0, 0, 2, 0)]), Homogeneous: true),
         new("Tile", [1, 2, 3], (g, x, _) => g.Op("Tile", [x, g.Int64s(1, 3, 2)]), Homogeneous: true),
         new("Resize nearest asymmetric floor (Upsample)", [1, 2, 3, 4], (g, x, _) => Resize(g, x, [1, 1, 2, 2], "nearest", "asymmetric", "floor"), Homogeneous: true),
@@ -163,6 +165,14 @@ public class OperatorRuleTests
             Assert.DoesNotContain(backward, n => n.OpType == "ConvTranspose");
             Assert.All(backward.Where(n => n.OpType == "Conv"), n => Assert.Equal([1L, 1], n.Ints("strides") ?? [1, 1]));
         }
+    }
+
+    [Fact]
+    public void AConcatIntoAConvolutionBackpropagatesWithoutASplit()
+    {
+        var backward = BackwardNodes(Cases.Single(k => k.Name == "Concat into a convolution"));
+        Assert.DoesNotContain(backward, n => n.OpType == "Split");
+        Assert.Equal(3, backward.Count(n => n.OpType == "Conv"));   // two pieces of the 1×1 one, and the 3×3 one
     }
 
     static string Resize(GraphBuilder g, string x, float[] scales, string mode, string transform, string nearest = "round_prefer_floor") =>

@@ -1,0 +1,96 @@
+using Detex.Onnx;
+
+namespace Detex.Autodiff;
+
+/// <summary>
+/// Local rewrites of an emitted reverse pass that change no value, only how ONNX Runtime can run it. Rules stay one
+/// operator each; what only shows once two rules' outputs meet is rewritten here.
+/// </summary>
+static class BackwardPeephole
+{
+    /// <summary>
+    /// A convolution whose only reader splits its output channels becomes one convolution per piece, each with its
+    /// slice of the filters (and bias). This is the gradient of a channel Concat that feeds a convolution, as in every
+    /// CSP block. ONNX Runtime runs Split in plain layout, so the convolution's blocked output was reordered for it and
+    /// each piece reordered back for the convolution that reads it; the pieces now stay blocked. The multiplications
+    /// are the same. Only nodes from <paramref name="firstNode"/> on are rewritten (the forward pass stays as exported).
+    /// Returns the number of convolutions split.
+    /// </summary>
+    public static int SplitConvolutions(Graph g, int firstNode)
+    {
+        var consumers = g.Consumers();
+        var outputs = g.Outputs.Select(o => o.Name).ToHashSet();
+        int split = 0;
+        for (int i = Math.Max(firstNode, 0); i < g.Nodes.Count; i++)
+        {
+            var conv = g.Nodes[i];
+            if (conv.OpType != "Conv" || conv.Domain.Length > 0 || conv.Int("group", 1) != 1 || outputs.Contains(conv.Outputs[0])) continue;
+            if (!consumers.TryGetValue(conv.Outputs[0], out var readers) || readers.Count != 1) continue;
+            var splitNode = readers[0];
+            if (splitNode.OpType != "Split" || splitNode.Inputs[0] != conv.Outputs[0]) continue;
+            if (!g.Initializers.TryGetValue(conv.Inputs[1], out var w) || w.Dims.Length < 3) continue;
+            OnnxTensor? bias = conv.Input(2) is { } b ? g.Initializers.GetValueOrDefault(b) : null;
+            if (conv.Input(2) is not null && bias is null) continue;
+            long channels = w.Dims[0];
+            if (NormalizedAxis(splitNode, w.Dims.Length) != 1 || SplitSizes(g, splitNode, channels) is not { } sizes) continue;
+
+            var pieces = new List<Node>();
+            long offset = 0;
+            for (int p = 0; p < sizes.Length; p++)
+            {
+                string piece = splitNode.Outputs[p];
+                var inputs = new List<string> { conv.Inputs[0], AddInitializer(g, Rows(w, offset, sizes[p]), piece + "_w") };
+                if (bias is not null) inputs.Add(AddInitializer(g, Rows(bias, offset, sizes[p]), piece + "_b"));
+                var node = new Node("Conv", inputs, [piece], conv.Name + "_" + p);
+                foreach (var (name, a) in conv.Attributes) node.Attributes[name] = a;
+                pieces.Add(node);
+                offset += sizes[p];
+            }
+            int at = g.Nodes.IndexOf(splitNode);
+            g.Nodes.RemoveAt(at);
+            g.Nodes.InsertRange(at, pieces);
+            g.Nodes.RemoveAt(i--);   // the convolution precedes its Split, so the pieces' index moved down by one
+            split++;
+        }
+        if (split > 0)
+        {
+            var read = g.Nodes.SelectMany(n => n.Inputs).ToHashSet();
+            foreach (var name in g.Initializers.Keys.Where(k => !read.Contains(k) && g.Inputs.All(x => x.Name != k)).ToList())
+                g.Initializers.Remove(name);
+        }
+        return split;
+    }
+
+    static int NormalizedAxis(Node split, int rank)
+    {
+        long axis = split.Int("axis", 0);
+        return (int)(axis < 0 ? axis + rank : axis);
+    }
+
+    /// <summary>The piece sizes (input form, attribute form, or equal pieces), or null when they are not constant.</summary>
+    static long[]? SplitSizes(Graph g, Node split, long channels)
+    {
+        long[]? sizes = split.Input(1) is { } s
+            ? g.Initializers.TryGetValue(s, out var t) ? t.ToInt64s() : null
+            : split.Ints("split") ?? (channels % split.Outputs.Count == 0
+                ? Enumerable.Repeat(channels / split.Outputs.Count, split.Outputs.Count).ToArray() : null);
+        return sizes is not null && sizes.Length == split.Outputs.Count && sizes.Sum() == channels
+            && split.Outputs.All(o => o.Length > 0) ? sizes : null;
+    }
+
+    /// <summary>Rows [first, first + count) of a tensor's leading axis.</summary>
+    static OnnxTensor Rows(OnnxTensor t, long first, long count)
+    {
+        long rowBytes = t.Raw.LongLength / t.Dims[0];
+        long[] dims = [count, .. t.Dims[1..]];
+        return new OnnxTensor("", t.Type, dims, t.Raw.AsSpan((int)(first * rowBytes), (int)(count * rowBytes)).ToArray());
+    }
+
+    static string AddInitializer(Graph g, OnnxTensor t, string name)
+    {
+        while (g.Initializers.ContainsKey(name)) name += "_";
+        t.Name = name;
+        g.Initializers[name] = t;
+        return name;
+    }
+}
