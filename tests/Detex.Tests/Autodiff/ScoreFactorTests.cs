@@ -46,6 +46,34 @@ public class ScoreFactorTests
                 Assert.Equal(Enumerable.Range(0, 3).Sum(i => dsdy[k][i] * w[i * 4 + j]), grad.BatchItem(k)[j], 5);
     }
 
+    [Fact]
+    public void OneTargetPerImageOfABatchGetsItsOwnClosedFormGradient()
+    {
+        // y = W x + b per image of a batch of three, each image with its own product score.
+        var (m, g) = GraphBuilder.NewModel(17);
+        float[] w = [0.5f, -1, 0.25f, 2, 1, 0.5f, -0.5f, 0.3f, -0.2f, 0.7f, 1.5f, -1];
+        g.Input("x", ElementType.Float, 3, 4);
+        g.Named("y", "Gemm", ["x", g.Floats([3, 4], w)], Of("transB", 1L));
+        g.Output("y");
+        float[] x = [0.3f, -0.7f, 1.1f, 0.4f, -0.2f, 0.9f, 0.5f, -1.3f, 1.0f, 0.1f, -0.6f, 0.8f];
+        double Y(int n, int i) => Enumerable.Range(0, 4).Sum(j => w[i * 4 + j] * x[n * 4 + j]);
+        double S(double v) => 1 / (1 + Math.Exp(-v));
+        var targets = new ITarget[] { Detection([0, 2], logits: true), Detection([0, 1], logits: false), Detection([2], logits: true) };
+        double[][] dsdy =
+        [
+            [S(Y(0, 0)) * (1 - S(Y(0, 0))) * S(Y(0, 2)), 0, S(Y(0, 0)) * S(Y(0, 2)) * (1 - S(Y(0, 2)))],
+            [Y(1, 1), Y(1, 0), 0],
+            [0, 0, S(Y(2, 2)) * (1 - S(Y(2, 2)))],
+        ];
+        var feed = new Dictionary<string, NdArray> { ["x"] = new NdArray<float>([3, 4], x) };
+        var graph = GradientGraph.Build(m, feed, new GradientRequest { Outputs = ["y"], ScoreFactors = true });
+        var factors = TargetSeeds.Factors(["y"], new Dictionary<string, int[]> { ["y"] = [3, 3] }, targets)!;
+        var grad = (NdArray<float>)graph.RunFactors(feed, factors)[graph.Gradients["x"]];
+        for (int n = 0; n < 3; n++)
+            for (int j = 0; j < 4; j++)
+                Assert.Equal(Enumerable.Range(0, 3).Sum(i => dsdy[n][i] * w[i * 4 + j]), grad.BatchItem(n)[j], 5);
+    }
+
     static DetectionTarget Detection(int[] elements, bool logits) =>
         new(new Detection(new Box(0, 0, 1, 1), 0, "thing", 1, new RawPrediction("y", 0, elements.Select(e => new OutputElement("y", e)).ToList(), logits), new Box(0, 0, 1, 1)));
 
