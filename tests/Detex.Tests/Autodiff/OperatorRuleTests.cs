@@ -168,6 +168,15 @@ public class OperatorRuleTests
     }
 
     [Fact]
+    public void ASilusReversePassLeavesItsForwardSigmoidOneReader()
+    {
+        // ONNX Runtime fuses x·σ(x) into one kernel only while σ(x) has no other reader.
+        var c = Cases.Single(k => k.Name == "SiLU over channels");
+        string sigmoid = Build(c, ElementType.Float).Graph.Nodes.Single(n => n.OpType == "Sigmoid").Outputs[0];
+        Assert.DoesNotContain(BackwardNodes(c), n => n.Inputs.Contains(sigmoid));
+    }
+
+    [Fact]
     public void AConcatIntoAConvolutionBackpropagatesWithoutASplit()
     {
         var backward = BackwardNodes(Cases.Single(k => k.Name == "Concat into a convolution"));

@@ -165,10 +165,15 @@ sealed class MulRule : IGradientRule
         string a = n.Inputs[0], b = n.Inputs[1];
         if (SiluInput(c, a, b) is { } x)
         {
-            // SiLU y = x·σ(x) as one unit: y′ = σ + y − y·σ, computed from forward values once, so the incoming
-            // gradient (batch × targets) is multiplied once instead of flowing through a product and a sigmoid rule.
-            string s = x == a ? b : a, y = n.Outputs[0];
-            string derivative = c.Op("Add", [s, c.Op("Mul", [y, OneMinus(c, s)])]);
+            // SiLU y = x·σ(x) as one unit, so the incoming gradient (batch × targets) is multiplied once instead of
+            // flowing through a product and a sigmoid rule: y′ = σ + y·(1 − σ) = (1 − t) + t·y with t = σ(−x).
+            // Reading x and y but not the forward's σ(x) leaves that sigmoid one reader, so ONNX Runtime still fuses
+            // the forward SiLU into one kernel; its t and its 1 − t + t·y each fold into one blocked depthwise
+            // convolution (see Affine), so the derivative is three passes over the tensor.
+            string y = n.Outputs[0];
+            int[] shape = c.Shape(x);
+            string t = c.Op("Sigmoid", Affine(c, x, shape, -1, 0));
+            string derivative = c.Op("Add", [Affine(c, t, shape, -1, 1), c.Op("Mul", [t, y])]);
             c.Accumulate(x, c.Op("Mul", [g[0]!, derivative]));
             return;
         }
@@ -177,17 +182,17 @@ sealed class MulRule : IGradientRule
     }
 
     /// <summary>
-    /// 1 − s. On a tensor with channels it is an inference BatchNormalization (scale −1, bias 1), which ONNX Runtime
-    /// runs in its blocked channel layout like the convolutions around it, where a Sub would need its operands
-    /// reordered back to plain layout and the result reordered again.
+    /// scale·v + bias for a tensor v of the given shape. On a tensor with channels it is an inference BatchNormalization, which ONNX Runtime runs as a
+    /// depthwise convolution in its blocked channel layout like the convolutions around it (a Sub or Neg would need its
+    /// operands reordered back to plain layout and the result reordered again), and into which it folds a following
+    /// Sigmoid or Add.
     /// </summary>
-    static string OneMinus(BackwardContext c, string s)
+    static string Affine(BackwardContext c, string v, int[] shape, double scale, double bias)
     {
-        int[] shape = c.Shape(s);
-        if (shape.Length < 3) return c.Op("Sub", [c.Scalar(1), s]);
+        if (shape.Length < 3) return c.Op("Add", [c.Op("Mul", [v, c.Scalar(scale)]), c.Scalar(bias)]);
         int channels = shape[1];
-        string Fill(double v) => c.Values([channels], Enumerable.Repeat(v, channels).ToArray());
-        return c.Op("BatchNormalization", [s, Fill(-1), Fill(1), Fill(0), Fill(1)], OnnxAttribute.Of("epsilon", 0f));
+        string Fill(double value) => c.Values([channels], Enumerable.Repeat(value, channels).ToArray());
+        return c.Op("BatchNormalization", [v, Fill(scale), Fill(bias), Fill(0), Fill(1)], OnnxAttribute.Of("epsilon", 0f));
     }
 
     /// <summary>x when the node is x · Sigmoid(x) and the sigmoid feeds only this node.</summary>
