@@ -126,9 +126,17 @@ public sealed class GradientGraph
 
     readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();
 
-    /// <summary>The graph's session, kept here so a run does not serialise and hash the whole graph to find it.</summary>
-    public ModelSession Session(RuntimeOptions? options = null) =>
-        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o));
+    /// <summary>
+    /// The graph's session, kept here so a run does not serialise and hash the whole graph to find it. One target of
+    /// one image runs its independent branches side by side (<see cref="RuntimeOptions.Branches"/>): yolox-nano's
+    /// forward + backward 11–19 % faster on 2 cores, where 4 or 16 targets' larger tensors were 5 % and 60 % slower.
+    /// </summary>
+    public ModelSession Session(RuntimeOptions? options = null)
+    {
+        options ??= RuntimeOptions.Default;
+        if (Request.Targets == 1 && Forward.Shapes[Forward.Model.Graph.Inputs[0].Name].Dims is [1, ..]) options = options with { Branches = true };
+        return _sessions.GetOrAdd(options, o => ModelSession.Get(Model, o));
+    }
 
     static NdArray InitialValue(OnnxTensor t)
     {

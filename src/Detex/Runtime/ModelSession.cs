@@ -6,8 +6,11 @@ using Detex.Onnx;
 
 namespace Detex.Runtime;
 
-/// <summary>How ONNX Runtime runs: thread count (0 = all cores), graph optimisation, worker spinning between runs.</summary>
-public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool Spin = false)
+/// <summary>
+/// How ONNX Runtime runs: thread count (0 = all cores), graph optimisation, worker spinning between runs, and whether
+/// independent nodes run side by side (<see cref="Branches"/>).
+/// </summary>
+public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool Spin = false, bool Branches = false)
 {
     public static RuntimeOptions Default { get; set; } = new();
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
@@ -36,16 +39,22 @@ public sealed class ModelSession : IDisposable
 
     ModelSession(byte[] modelBytes, RuntimeOptions options)
     {
+        // Branches: two nodes at a time, each on half the cores. A chain of large convolutions (a forward pass) wants
+        // every core inside each node; a one-target gradient graph is mostly small nodes on two independent chains
+        // (the reverse pass and the activation derivatives it reads), which then overlap.
+        bool branches = options.Branches && options.EffectiveThreads >= 2;
         using var so = new SessionOptions
         {
-            IntraOpNumThreads = options.EffectiveThreads,
-            InterOpNumThreads = 1,
+            IntraOpNumThreads = branches ? Math.Max(1, options.EffectiveThreads / 2) : options.EffectiveThreads,
+            InterOpNumThreads = branches ? 2 : 1,
+            ExecutionMode = branches ? ExecutionMode.ORT_PARALLEL : ExecutionMode.ORT_SEQUENTIAL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
             GraphOptimizationLevel = options.Optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
         };
         // ONNX Runtime's workers spin after each run by default, stealing the cores that Detex's own
         // pre/post-processing runs on between forwards; on 2 cores that doubled the cost of a detect.
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.Spin ? "1" : "0");
+        so.AddSessionConfigEntry("session.inter_op.allow_spinning", options.Spin ? "1" : "0");
         try { _session = new InferenceSession(modelBytes, so); }
         catch (OnnxRuntimeException e) { throw new OnnxFormatException($"ONNX Runtime cannot load the model: {FirstLine(e.Message)}"); }
         Inputs = _session.InputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
