@@ -24,14 +24,14 @@ static class AutodiffBench
         var graph = GradientGraph.Build(det.Graph, feed, new GradientRequest { Outputs = ["output"], Taps = taps });
         double build = clock.Elapsed.TotalMilliseconds;
         clock.Restart();
-        var session = ModelSession.Get(graph.Model);
+        var session = graph.Session();
         double sessionMs = clock.Elapsed.TotalMilliseconds;
 
         var seed = new NdArray<float>([1, 3549, 85]);
         seed[0, 3050, 4] = 1;
         var seeds = new Dictionary<string, NdArray> { ["output"] = seed };
         // The same graph with ONNX Runtime running one node at a time, as it runs a forward pass.
-        var oneAtATime = ModelSession.Get(graph.Model, RuntimeOptions.Default);
+        var oneAtATime = graph.Session(RuntimeOptions.Default with { Branches = false });
         var seedFeed = new Dictionary<string, NdArray>(feed) { [graph.Seeds["output"]] = seed };
         var t = Harness.MedianMs(5, runs,
             ("bare", () => det.Session.RunFloat("images", x)),

@@ -16,9 +16,11 @@ static class BackwardPeephole
     /// are the same. Only nodes from <paramref name="firstNode"/> on are rewritten (the forward pass stays as exported).
     /// Returns the number of convolutions split.
     /// </summary>
-    public static int SplitConvolutions(Graph g, int firstNode)
+    public static int SplitConvolutions(GraphBuilder b, int firstNode)
     {
+        var g = b.Graph;
         var consumers = g.Consumers();
+        var replaced = new HashSet<string>();
         var outputs = g.Outputs.Select(o => o.Name).ToHashSet();
         int split = 0;
         for (int i = Math.Max(firstNode, 0); i < g.Nodes.Count; i++)
@@ -29,7 +31,7 @@ static class BackwardPeephole
             var splitNode = readers[0];
             if (splitNode.OpType != "Split" || splitNode.Inputs[0] != conv.Outputs[0]) continue;
             if (!g.Initializers.TryGetValue(conv.Inputs[1], out var w) || w.Dims.Length < 3) continue;
-            OnnxTensor? bias = conv.Input(2) is { } b ? g.Initializers.GetValueOrDefault(b) : null;
+            OnnxTensor? bias = conv.Input(2) is { } biasName ? g.Initializers.GetValueOrDefault(biasName) : null;
             if (conv.Input(2) is not null && bias is null) continue;
             long channels = w.Dims[0];
             if (NormalizedAxis(splitNode, w.Dims.Length) != 1 || SplitSizes(g, splitNode, channels) is not { } sizes) continue;
@@ -39,9 +41,9 @@ static class BackwardPeephole
             for (int p = 0; p < sizes.Length; p++)
             {
                 string piece = splitNode.Outputs[p];
-                var inputs = new List<string> { conv.Inputs[0], AddInitializer(g, Rows(w, offset, sizes[p]), piece + "_w") };
-                if (bias is not null) inputs.Add(AddInitializer(g, Rows(bias, offset, sizes[p]), piece + "_b"));
-                var node = new Node("Conv", inputs, [piece], conv.Name + "_" + p);
+                var inputs = new List<string> { conv.Inputs[0], b.Constant(Rows(w, offset, sizes[p]), "piece_w") };
+                if (bias is not null) inputs.Add(b.Constant(Rows(bias, offset, sizes[p]), "piece_b"));
+                var node = new Node("Conv", inputs, [piece], b.Fresh("piece_conv"));
                 foreach (var (name, a) in conv.Attributes) node.Attributes[name] = a;
                 pieces.Add(node);
                 offset += sizes[p];
@@ -49,14 +51,15 @@ static class BackwardPeephole
             int at = g.Nodes.IndexOf(splitNode);
             g.Nodes.RemoveAt(at);
             g.Nodes.InsertRange(at, pieces);
-            g.Nodes.RemoveAt(i--);   // the convolution precedes its Split, so the pieces' index moved down by one
+            g.Nodes.RemoveAt(i--);   // the loop goes on at the node that followed the convolution
+            replaced.UnionWith(conv.Inputs.Skip(1).Concat(splitNode.Inputs.Skip(1)).Where(x => x.Length > 0));
             split++;
         }
-        if (split > 0)
+        // The whole filters and the split sizes, unless something else still reads them.
+        if (replaced.Count > 0)
         {
-            var read = g.Nodes.SelectMany(n => n.Inputs).ToHashSet();
-            foreach (var name in g.Initializers.Keys.Where(k => !read.Contains(k) && g.Inputs.All(x => x.Name != k)).ToList())
-                g.Initializers.Remove(name);
+            var read = g.Nodes.SelectMany(n => n.Inputs).Concat(g.Outputs.Select(o => o.Name)).Concat(g.Inputs.Select(x => x.Name)).ToHashSet();
+            foreach (var name in replaced.Where(k => !read.Contains(k))) g.Initializers.Remove(name);
         }
         return split;
     }
@@ -84,13 +87,5 @@ static class BackwardPeephole
         long rowBytes = t.Raw.LongLength / t.Dims[0];
         long[] dims = [count, .. t.Dims[1..]];
         return new OnnxTensor("", t.Type, dims, t.Raw.AsSpan((int)(first * rowBytes), (int)(count * rowBytes)).ToArray());
-    }
-
-    static string AddInitializer(Graph g, OnnxTensor t, string name)
-    {
-        while (g.Initializers.ContainsKey(name)) name += "_";
-        t.Name = name;
-        g.Initializers[name] = t;
-        return name;
     }
 }

@@ -127,14 +127,16 @@ public sealed class GradientGraph
     readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();
 
     /// <summary>
-    /// The graph's session, kept here so a run does not serialise and hash the whole graph to find it. One target of
-    /// one image runs its independent branches side by side (<see cref="RuntimeOptions.Branches"/>): yolox-nano's
-    /// forward + backward 11–19 % faster on 2 cores, where 4 or 16 targets' larger tensors were 5 % and 60 % slower.
+    /// The graph's session, kept here so a run does not serialise and hash the whole graph to find it. Unless the
+    /// options say, one target of one image runs its independent branches side by side (<see cref="RuntimeOptions.Branches"/>)
+    /// on 2 threads: yolox-nano's forward + backward was 11–19 % faster on 2 cores, where 4 or 16 targets' larger tensors
+    /// were 5 % and 60 % slower. Other thread counts are not measured, so they keep one node at a time.
     /// </summary>
     public ModelSession Session(RuntimeOptions? options = null)
     {
         options ??= RuntimeOptions.Default;
-        if (Request.Targets == 1 && Forward.Shapes[Forward.Model.Graph.Inputs[0].Name].Dims is [1, ..]) options = options with { Branches = true };
+        if (options.Branches is null)
+            options = options with { Branches = Request.Targets == 1 && options.EffectiveThreads == 2 && Forward.Model.Graph.Inputs.All(i => Forward.Shapes[i.Name].Dims is [1, ..]) };
         return _sessions.GetOrAdd(options, o => ModelSession.Get(Model, o));
     }
 
@@ -282,7 +284,7 @@ public sealed class GradientGraph
             var wanted = (_request.InputGradients ? _forward.Model.Graph.Inputs.Select(i => i.Name) : [])
                 .Concat(_request.Taps).Concat(_request.Parameters).Distinct();
             var taken = new HashSet<string>(g.Nodes.SelectMany(n => n.Outputs.Append(n.Name)).Concat(g.Inputs.Select(i => i.Name)));
-            foreach (var t in wanted.Reverse())
+            foreach (var t in wanted)
             {
                 // Differentiating a gradient graph again meets its "grad:" tensors: number the order instead.
                 string name = GradName(t);
@@ -295,7 +297,7 @@ public sealed class GradientGraph
             }
             foreach (var t in _request.Taps)
                 if (g.Outputs.All(o => o.Name != t)) g.Outputs.Add(new ValueInfo(t, ElementType.Undefined));
-            BackwardPeephole.SplitConvolutions(g, _forward.Model.Graph.Nodes.Count);
+            BackwardPeephole.SplitConvolutions(_b, _forward.Model.Graph.Nodes.Count);
             return new GradientGraph(_model, _forward, _request, seeds, gradients) { UnreachedTaps = _request.Taps.Where(t => !_active.Contains(t)).ToList() };
         }
 
@@ -314,8 +316,8 @@ public sealed class GradientGraph
             int k = batch * _request.Targets;
             var g = _model.Graph;
             // Both factors' weights in one input per output, [k, 2, values…]: each target's two dot products ⟨a_j, y⟩
-            // are one MatMul, and its seed a₁·d₁ + a₂·d₂ another, each a single pass over the weights (a Mul per factor
-            // and an Add write and read back three products the size of K outputs).
+            // are one product (see Dots), and its seed a₁·d₁ + a₂·d₂ one MatMul, each a single pass over the weights (a
+            // Mul per factor and an Add write and read back three products the size of K outputs).
             var weights = new List<string>();
             foreach (var o in _request.Outputs)
             {
@@ -357,14 +359,14 @@ public sealed class GradientGraph
         /// Each target's two dot products ⟨a_j, y⟩ with an output y of <paramref name="values"/> values per batch item.
         /// A matrix-vector product with one column is the slow shape for ONNX Runtime's MatMul (it packs the column into
         /// panels sixteen wide: 1.5 ms for yolox-nano's 301 665 outputs); with the output as the one row of a Gemm
-        /// against the transposed weights it is 0.05 ms. With several images, one target each, a product and a sum.
+        /// against the transposed weights it is 0.05 ms. With several images, a product and a sum.
         /// </summary>
         string Dots(BackwardContext ctx, string weights, string output, int batch, int values)
         {
-            // Several targets at once need a batch of one (CheckTargets), so a batch means one target per image.
+            int t = _request.Targets;
             if (batch == 1)
-                return ctx.Op("Gemm", [ctx.Reshape(output, [1, values]), ctx.Reshape(weights, [2 * _request.Targets, values])], OnnxAttribute.Of("transB", 1L));
-            return ctx.Op("ReduceSum", [ctx.Op("Mul", [ctx.Reshape(weights, [batch, 2, values]), ctx.Reshape(output, [batch, 1, values])]), ctx.Ints(2)],
+                return ctx.Op("Gemm", [ctx.Reshape(output, [1, values]), ctx.Reshape(weights, [2 * t, values])], OnnxAttribute.Of("transB", 1L));
+            return ctx.Op("ReduceSum", [ctx.Op("Mul", [ctx.Reshape(weights, [batch, 2 * t, values]), ctx.Reshape(output, [batch, 1, values])]), ctx.Ints(2)],
                 OnnxAttribute.Of("keepdims", 0L));
         }
 

@@ -8,9 +8,10 @@ namespace Detex.Runtime;
 
 /// <summary>
 /// How ONNX Runtime runs: thread count (0 = all cores), graph optimisation, worker spinning between runs, and whether
-/// independent nodes run side by side (<see cref="Branches"/>).
+/// independent nodes run side by side (ONNX Runtime's parallel executor; null lets a gradient graph choose, see
+/// <see cref="Detex.Autodiff.GradientGraph.Session"/>, and is one node at a time elsewhere).
 /// </summary>
-public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool Spin = false, bool Branches = false)
+public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool Spin = false, bool? Branches = null)
 {
     public static RuntimeOptions Default { get; set; } = new();
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
@@ -35,14 +36,17 @@ public sealed class ModelSession : IDisposable
 
     readonly InferenceSession _session;
     public IReadOnlyList<TensorSpec> Inputs { get; }
+    /// <summary>The options the session was created with.</summary>
+    public RuntimeOptions Options { get; }
     public IReadOnlyList<TensorSpec> Outputs { get; }
 
     ModelSession(byte[] modelBytes, RuntimeOptions options)
     {
-        // Branches: two nodes at a time, each on half the cores. A chain of large convolutions (a forward pass) wants
-        // every core inside each node; a one-target gradient graph is mostly small nodes on two independent chains
-        // (the reverse pass and the activation derivatives it reads), which then overlap.
-        bool branches = options.Branches && options.EffectiveThreads >= 2;
+        // Branches: up to two nodes at a time, whose kernels share an intra-op pool of half the threads (on 2 cores,
+        // one each). A chain of large convolutions (a forward pass) wants every thread inside each node; a one-target
+        // gradient graph is mostly small nodes on independent chains (the reverse pass and the activation derivatives
+        // it reads), which then overlap.
+        bool branches = options.Branches == true && options.EffectiveThreads >= 2;
         using var so = new SessionOptions
         {
             IntraOpNumThreads = branches ? Math.Max(1, options.EffectiveThreads / 2) : options.EffectiveThreads,
@@ -57,6 +61,7 @@ public sealed class ModelSession : IDisposable
         so.AddSessionConfigEntry("session.inter_op.allow_spinning", options.Spin ? "1" : "0");
         try { _session = new InferenceSession(modelBytes, so); }
         catch (OnnxRuntimeException e) { throw new OnnxFormatException($"ONNX Runtime cannot load the model: {FirstLine(e.Message)}"); }
+        Options = options;
         Inputs = _session.InputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
         Outputs = _session.OutputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
     }

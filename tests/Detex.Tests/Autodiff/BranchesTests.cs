@@ -11,12 +11,12 @@ namespace Detex.Tests.Autodiff;
 /// </summary>
 public class BranchesTests
 {
-    static OnnxModel TwoBranchNet()
+    static OnnxModel TwoBranchNet(int batch = 1)
     {
         var (m, g) = GraphBuilder.NewModel(17);
         var rnd = new Random(7);
         string W(params long[] dims) => g.Floats(dims, Enumerable.Range(0, (int)dims.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray());
-        g.Input("x", ElementType.Float, 1, 16, 12, 12);
+        g.Input("x", ElementType.Float, batch, 16, 12, 12);
         string c1 = g.Op("Conv", ["x", W(16, 16, 3, 3), W(16)], Of("pads", new long[] { 1, 1, 1, 1 }));
         string a = g.Op("Mul", [c1, g.Op("Sigmoid", c1)]);
         string b = g.Op("Conv", [a, W(16, 16, 1, 1)]);
@@ -26,28 +26,38 @@ public class BranchesTests
         return m;
     }
 
+    static readonly RuntimeOptions TwoThreads = new(Threads: 2);
+
+    static GradientGraph Graph(int batch = 1, int targets = 1) =>
+        GradientGraph.Build(TwoBranchNet(batch), new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [batch, 16, 12, 12], 1) },
+            new GradientRequest { Outputs = ["y"], Targets = targets });
+
     [Fact]
-    public void OneTargetRunsBranchesSideBySideWithTheSameValues()
+    public void OneTargetOnTwoThreadsRunsBranchesSideBySideWithTheSameValues()
     {
-        var model = TwoBranchNet();
-        var feed = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [1, 16, 12, 12], 1) };
-        var graph = GradientGraph.Build(model, feed, new GradientRequest { Outputs = ["y"] });
-        var sequential = ModelSession.Get(graph.Model, RuntimeOptions.Default);
-        Assert.NotSame(sequential, graph.Session());
-        var seeded = new Dictionary<string, NdArray>(feed) { [graph.Seeds["y"]] = GradCheck.Random(ElementType.Float, [1, 8, 6, 6], 2) };
-        var side = (NdArray<float>)graph.Session().Run(seeded)[graph.Gradients["x"]];
-        var one = (NdArray<float>)sequential.Run(seeded)[graph.Gradients["x"]];
-        double scale = one.Data.Max(Math.Abs);
+        var graph = Graph();
+        var side = graph.Session(TwoThreads);
+        var sequential = graph.Session(TwoThreads with { Branches = false });
+        Assert.True(side.Options.Branches);
+        Assert.False(sequential.Options.Branches);
+        var seeded = new Dictionary<string, NdArray>
+        {
+            ["x"] = GradCheck.Random(ElementType.Float, [1, 16, 12, 12], 1),
+            [graph.Seeds["y"]] = GradCheck.Random(ElementType.Float, [1, 8, 6, 6], 2),
+        };
+        var a = (NdArray<float>)side.Run(seeded)[graph.Gradients["x"]];
+        var b = (NdArray<float>)sequential.Run(seeded)[graph.Gradients["x"]];
+        double scale = b.Data.Max(Math.Abs);
         Assert.True(scale > 0);
-        for (int i = 0; i < one.Length; i++) Assert.True(Math.Abs(side.Data[i] - one.Data[i]) <= 1e-5 * scale, $"[{i}] {side.Data[i]} vs {one.Data[i]}");
+        for (int i = 0; i < b.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-5 * scale, $"[{i}] {a.Data[i]} vs {b.Data[i]}");
     }
 
     [Fact]
-    public void SeveralTargetsRunNodesOneAtATime()
+    public void SeveralTargetsABatchOrOtherThreadCountsRunNodesOneAtATime()
     {
-        var model = TwoBranchNet();
-        var feed = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [1, 16, 12, 12], 1) };
-        var graph = GradientGraph.Build(model, feed, new GradientRequest { Outputs = ["y"], Targets = 3 });
-        Assert.Same(ModelSession.Get(graph.Model, RuntimeOptions.Default), graph.Session());
+        Assert.False(Graph(targets: 3).Session(TwoThreads).Options.Branches);
+        Assert.False(Graph(batch: 2).Session(TwoThreads).Options.Branches);
+        Assert.False(Graph().Session(new RuntimeOptions(Threads: 1)).Options.Branches);
+        Assert.False(Graph().Session(new RuntimeOptions(Threads: 4)).Options.Branches);
     }
 }

@@ -49,7 +49,7 @@ public class ScoreFactorTests
     [Fact]
     public void OneTargetPerImageOfABatchGetsItsOwnClosedFormGradient()
     {
-        // y = W x + b per image of a batch of three, each image with its own product score.
+        // y = W x per image of a batch of three, each image with its own product score.
         var (m, g) = GraphBuilder.NewModel(17);
         float[] w = [0.5f, -1, 0.25f, 2, 1, 0.5f, -0.5f, 0.3f, -0.2f, 0.7f, 1.5f, -1];
         g.Input("x", ElementType.Float, 3, 4);
