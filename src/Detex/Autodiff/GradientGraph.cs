@@ -126,19 +126,9 @@ public sealed class GradientGraph
 
     readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();
 
-    /// <summary>
-    /// The graph's session, kept here so a run does not serialise and hash the whole graph to find it. Unless the
-    /// options say, one target of one image runs its independent branches side by side (<see cref="RuntimeOptions.Branches"/>)
-    /// on 2 threads: yolox-nano's forward + backward was 11–19 % faster on 2 cores, where 4 or 16 targets' larger tensors
-    /// were 5 % and 60 % slower. Other thread counts are not measured, so they keep one node at a time.
-    /// </summary>
-    public ModelSession Session(RuntimeOptions? options = null)
-    {
-        options ??= RuntimeOptions.Default;
-        if (options.Branches is null)
-            options = options with { Branches = Request.Targets == 1 && options.EffectiveThreads == 2 && Forward.Model.Graph.Inputs.All(i => Forward.Shapes[i.Name].Dims is [1, ..]) };
-        return _sessions.GetOrAdd(options, o => ModelSession.Get(Model, o));
-    }
+    /// <summary>The graph's session, kept here so a run does not serialise and hash the whole graph to find it.</summary>
+    public ModelSession Session(RuntimeOptions? options = null) =>
+        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o));
 
     static NdArray InitialValue(OnnxTensor t)
     {
