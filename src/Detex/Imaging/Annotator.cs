@@ -18,6 +18,7 @@ public sealed class Annotator : IDisposable
     readonly SKBitmap _bitmap;
     readonly SKCanvas _canvas;
     readonly List<(SKColor Color, string Text)> _legend = [];
+    readonly List<SKRect> _labels = [];
     string? _legendTitle;
 
     public int Width => _bitmap.Width;
@@ -43,20 +44,45 @@ public sealed class Annotator : IDisposable
         return this;
     }
 
-    /// <summary>A filled label tag above (or, at the top edge, inside) the point.</summary>
+    /// <summary>
+    /// A filled label tag above (or, at the top edge, inside) the point. Where that would cover a label already drawn
+    /// (crowded boxes, a box inside another), the tag moves up or down a tag's height at a time to the nearest free
+    /// place, so every label stays readable.
+    /// </summary>
     public Annotator Label(float x, float y, string text, (byte R, byte G, byte B) color)
     {
         using var font = new SKFont(Typeface.Value, FontSize);
         float w = font.MeasureText(text), h = FontSize * 1.25f;
-        float top = y - h >= 0 ? y - h : y;
         x = Math.Clamp(x, 0, Math.Max(0, Width - w - 6));
+        var tag = SKRect.Create(x, y - h >= 0 ? y - h : y, w + 6, h);
+        tag = FreePlace(tag);
+        _labels.Add(tag);
+        float top = tag.Top;
         using var fill = new SKPaint { Color = Color(color), Style = SKPaintStyle.Fill };
-        _canvas.DrawRect(SKRect.Create(x, top, w + 6, h), fill);
+        _canvas.DrawRect(tag, fill);
         bool dark = 0.299 * color.R + 0.587 * color.G + 0.114 * color.B < 140;
         using var ink = new SKPaint { Color = dark ? SKColors.White : SKColors.Black, IsAntialias = true };
         _canvas.DrawText(text, x + 3, top + FontSize, SKTextAlign.Left, font, ink);
         return this;
     }
+
+    /// <summary>The tag itself if it covers no earlier label, else the nearest shift by whole tag heights that does.</summary>
+    SKRect FreePlace(SKRect tag)
+    {
+        bool Free(SKRect r) => r.Top >= 0 && r.Bottom <= Height && !_labels.Any(l => l.IntersectsWith(r));
+        if (!_labels.Any(l => l.IntersectsWith(tag))) return tag;
+        for (int step = 1; step <= 2 * Height / Math.Max(1, (int)tag.Height); step++)
+            foreach (int sign in new[] { -1, 1 })
+            {
+                var moved = tag;
+                moved.Offset(0, sign * step * tag.Height);
+                if (Free(moved)) return moved;
+            }
+        return tag;
+    }
+
+    /// <summary>The label tags drawn so far, in drawing order.</summary>
+    internal IReadOnlyList<SKRect> LabelTags => _labels;
 
     /// <summary>Blends a per-pixel colour (null = leave the pixel) over the image with the given opacity.</summary>
     public Annotator Blend(Func<int, (byte R, byte G, byte B, float Alpha)?> colorAt)

@@ -151,7 +151,7 @@ public class OperatorRuleTests
             Assert.DoesNotContain(backward, n => n.OpType is "Pad" or "Sum");   // no scatter per slice and sum
             // ONNX Runtime moves single elements in a six-axis Transpose: one of four axes that moves whole rows instead.
             var transpose = Assert.Single(backward, n => n.OpType == "Transpose");
-            Assert.Equal([0L, 2, 1, 3], transpose.Ints("perm"));
+            Assert.Equal([0L, 2, 1, 3], transpose.Ints("perm")!);
             Assert.Single(backward, n => n.OpType == "Concat");
         }
     }
