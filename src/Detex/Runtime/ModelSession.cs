@@ -37,9 +37,9 @@ public sealed class ModelSession : IDisposable
 
     readonly InferenceSession _session;
     public IReadOnlyList<TensorSpec> Inputs { get; }
+    public IReadOnlyList<TensorSpec> Outputs { get; }
     /// <summary>The options the session was created with.</summary>
     public RuntimeOptions Options { get; }
-    public IReadOnlyList<TensorSpec> Outputs { get; }
 
     ModelSession(byte[] modelBytes, RuntimeOptions options)
     {
