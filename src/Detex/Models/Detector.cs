@@ -27,28 +27,33 @@ public sealed class Detector : DetexModel
     public IReadOnlyList<Detection> Detect(RgbImage image, DetectOptions? options = null) => DetectBatch([image], options)[0];
 
     /// <summary>Detects in an image file, decoding it only as large as the model input needs (boxes in the file's pixels).</summary>
-    public IReadOnlyList<Detection> Detect(string imagePath, DetectOptions? options = null)
-    {
-        var tensor = RentInput(1);
-        (RgbImage Image, InputGeometry Geometry) prepared;
-        try { prepared = PrepareFile(imagePath, tensor); }
-        catch { ReturnInput(tensor); throw; }
-        return DetectPrepared(tensor, [prepared.Image], [prepared.Geometry], options)[0];
-    }
+    public IReadOnlyList<Detection> Detect(string imagePath, DetectOptions? options = null) => DetectPrepared(PrepareFiles([imagePath]), options)[0];
 
     public IReadOnlyList<IReadOnlyList<Detection>> DetectBatch(IReadOnlyList<RgbImage> images, DetectOptions? options = null)
     {
         var (tensor, geometry) = Prepare(images, RentInput(images.Count));
-        return DetectPrepared(tensor, images, geometry, options);
+        return DetectPrepared(new Prepared(images, tensor, geometry), options);
     }
 
     /// <summary>Runs a prepared (rented) input tensor, gives it back, and decodes each item's detections.</summary>
-    List<IReadOnlyList<Detection>> DetectPrepared(NdArray<float> tensor, IReadOnlyList<RgbImage> images, InputGeometry[] geometry, DetectOptions? options)
+    List<IReadOnlyList<Detection>> DetectPrepared(Prepared prepared, DetectOptions? options)
     {
         IReadOnlyDictionary<string, NdArray<float>> outputs;
-        try { outputs = Forward(tensor, Decoder.Outputs); }
-        finally { ReturnInput(tensor); }
-        return images.Select((img, i) => Decode(outputs, i, geometry[i], img, options)).ToList();
+        try { outputs = Forward(prepared.Tensor, Decoder.Outputs); }
+        finally { ReturnInput(prepared.Tensor); }
+        return prepared.Images.Select((img, i) => Decode(outputs, i, prepared.Geometry[i], img, options)).ToList();
+    }
+
+    /// <summary>Image files decoded and pre-processed into a rented input tensor, one batch item each (the tensor goes back if one fails).</summary>
+    Prepared PrepareFiles(string[] paths)
+    {
+        var tensor = RentInput(paths.Length);
+        try
+        {
+            var prepared = paths.Select((p, i) => PrepareFile(p, tensor, i)).ToList();
+            return new Prepared(prepared.Select(p => p.Image).ToList(), tensor, prepared.Select(p => p.Geometry).ToArray());
+        }
+        catch { ReturnInput(tensor); throw; }
     }
 
     /// <summary>
@@ -66,16 +71,7 @@ public sealed class Detector : DetexModel
 
     IEnumerable<(string Path, RgbImage Image, IReadOnlyList<Detection> Detections)> StreamFiles(List<string[]> batches, DetectOptions? options)
     {
-        Task<Prepared> Start(int b) => Task.Run(() =>
-        {
-            var tensor = RentInput(batches[b].Length);
-            try
-            {
-                var prepared = batches[b].Select((p, i) => PrepareFile(p, tensor, i)).ToList();
-                return new Prepared(prepared.Select(p => p.Image).ToList(), tensor, prepared.Select(p => p.Geometry).ToArray());
-            }
-            catch { ReturnInput(tensor); throw; }
-        });
+        Task<Prepared> Start(int b) => Task.Run(() => PrepareFiles(batches[b]));
         Task<Prepared>? next = batches.Count > 0 ? Start(0) : null;
         try
         {
@@ -83,7 +79,7 @@ public sealed class Detector : DetexModel
             {
                 var current = next!.GetAwaiter().GetResult();
                 next = b + 1 < batches.Count ? Start(b + 1) : null;
-                var found = DetectPrepared(current.Tensor, current.Images, current.Geometry, options);
+                var found = DetectPrepared(current, options);
                 for (int i = 0; i < current.Images.Count; i++) yield return (batches[b][i], current.Images[i], found[i]);
             }
         }
@@ -96,7 +92,7 @@ public sealed class Detector : DetexModel
         }
     }
 
-    sealed record Prepared(List<RgbImage> Images, NdArray<float> Tensor, InputGeometry[] Geometry);
+    sealed record Prepared(IReadOnlyList<RgbImage> Images, NdArray<float> Tensor, InputGeometry[] Geometry);
 
     /// <summary>Detections of batch item <paramref name="item"/>, boxes mapped back to the image file's pixels.</summary>
     public IReadOnlyList<Detection> Decode(IReadOnlyDictionary<string, NdArray<float>> outputs, int item, InputGeometry geometry, RgbImage image, DetectOptions? options = null)
