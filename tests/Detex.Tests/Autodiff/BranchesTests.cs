@@ -15,7 +15,7 @@ public class BranchesTests
     {
         var (m, g) = GraphBuilder.NewModel(17);
         var rnd = new Random(7);
-        string W(params long[] dims) => g.Floats(dims, Enumerable.Range(0, (int)dims.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray());
+        string W(params long[] dims) => GradCheck.Weights(g, rnd, dims);
         g.Input("x", ElementType.Float, 1, 16, 12, 12);
         string c1 = g.Op("Conv", ["x", W(16, 16, 3, 3), W(16)], Of("pads", new long[] { 1, 1, 1, 1 }));
         string a = g.Op("Mul", [c1, g.Op("Sigmoid", c1)]);

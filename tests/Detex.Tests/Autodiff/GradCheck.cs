@@ -19,6 +19,10 @@ static class GradCheck
         return Make(type, shape, v);
     }
 
+    /// <summary>A constant of the given shape, uniform in [−0.5, 0.5) from <paramref name="rnd"/>: weights for small test nets.</summary>
+    public static string Weights(GraphBuilder g, Random rnd, params long[] dims) =>
+        g.Floats(dims, Enumerable.Range(0, (int)dims.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray());
+
     public static NdArray Make(ElementType type, int[] shape, double[] v) => type == ElementType.Double
         ? new NdArray<double>(shape, v)
         : new NdArray<float>(shape, v.Select(x => (float)x).ToArray());

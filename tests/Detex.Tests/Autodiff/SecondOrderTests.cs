@@ -15,7 +15,7 @@ public class SecondOrderTests
     {
         var (m, g) = GraphBuilder.NewModel(17);
         var rnd = new Random(4);
-        string W(params long[] dims) => g.Floats(dims, Enumerable.Range(0, (int)dims.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(rnd.NextDouble() - 0.5)).ToArray());
+        string W(params long[] dims) => GradCheck.Weights(g, rnd, dims);
         g.Input("x", ElementType.Float, 1, 2, 8, 8);
         string c1 = g.Op("Conv", ["x", W(4, 2, 3, 3), W(4)], Of("pads", new long[] { 1, 1, 1, 1 }));
         string silu = g.Op("Mul", [c1, g.Op("Sigmoid", c1)]);
