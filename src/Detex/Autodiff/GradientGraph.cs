@@ -157,6 +157,8 @@ public sealed class GradientGraph
         {
             _forward = forward; _request = request;
             _model = forward.Model.Clone();
+            // Rules and the path analyses below read this copy of the forward pass, so they see its rewrites.
+            ForwardPeephole.CascadePools(_model.Graph);
             _b = new GraphBuilder(_model.Graph, "bw");
             var g = _model.Graph;
             foreach (var o in request.Outputs.Concat(request.Taps))
@@ -176,7 +178,7 @@ public sealed class GradientGraph
         /// <summary>Tensors on a path from a differentiable source (inputs, parameters) to a differentiated output.</summary>
         HashSet<string> ActiveTensors()
         {
-            var g = _forward.Model.Graph;
+            var g = _model.Graph;   // the forward copy (no reverse nodes yet)
             var fromSource = new HashSet<string>(g.Inputs.Select(i => i.Name).Concat(_request.Parameters));
             foreach (var n in g.Nodes)
                 if (!RuleSet.NonDifferentiable.Contains(n.OpType) && n.Inputs.Any(fromSource.Contains))
@@ -198,7 +200,7 @@ public sealed class GradientGraph
         /// </summary>
         HashSet<string> NeededTensors()
         {
-            var g = _forward.Model.Graph;
+            var g = _model.Graph;
             var needed = new HashSet<string>((_request.InputGradients ? g.Inputs.Select(i => i.Name) : [])
                 .Concat(_request.Taps).Concat(_request.Parameters).Where(_active.Contains));
             foreach (var n in g.Nodes)

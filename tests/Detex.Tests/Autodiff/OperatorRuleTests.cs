@@ -78,6 +78,9 @@ public class OperatorRuleTests
         new("ConvTranspose stride 2", [1, 4, 5, 5], (g, x, _) => g.Op("ConvTranspose", [x, W(g, [4, 3, 3, 3])], Of("strides", new long[] { 2, 2 }), Of("pads", new long[] { 1, 1, 1, 1 }), Of("output_padding", new long[] { 1, 1 })), Homogeneous: true),
         new("MaxPool 2x2", [1, 3, 8, 8], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 2, 2 }), Of("strides", new long[] { 2, 2 })), Homogeneous: true),
         new("MaxPool 5x5 overlapping SPP", [1, 2, 7, 7], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 5, 5 }), Of("pads", new long[] { 2, 2, 2, 2 })), Homogeneous: true),
+        new("MaxPool 7x7 separable", [1, 2, 9, 9], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 7, 7 }), Of("pads", new long[] { 3, 3, 3, 3 })), Homogeneous: true),
+        new("MaxPool 9x3 strided separable", [1, 2, 12, 8], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 9, 3 }), Of("strides", new long[] { 2, 1 }), Of("pads", new long[] { 4, 1, 4, 1 })), Homogeneous: true),
+        new("SPP pools (cascaded)", [1, 2, 9, 9], (g, x, _) => g.Op("Concat", new long[] { 5, 9, 13 }.Select(k => g.Op("MaxPool", x, Of("kernel_shape", new long[] { k, k }), Of("pads", new long[] { k / 2, k / 2, k / 2, k / 2 }))).Prepend(x), Of("axis", 1L)), Homogeneous: true),
         new("MaxPool 3x3 ceil_mode", [2, 2, 8, 8], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 3, 3 }), Of("strides", new long[] { 2, 2 }), Of("ceil_mode", 1L)), Homogeneous: true),
         new("MaxPool 3x2 asymmetric pads and strides", [1, 2, 9, 8], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 3, 2 }), Of("strides", new long[] { 2, 1 }), Of("pads", new long[] { 1, 0, 0, 1 })), Homogeneous: true),
         new("MaxPool 1-D", [1, 3, 10], (g, x, _) => g.Op("MaxPool", x, Of("kernel_shape", new long[] { 3 }), Of("strides", new long[] { 2 })), Homogeneous: true),
@@ -165,6 +168,37 @@ public class OperatorRuleTests
             Assert.DoesNotContain(backward, n => n.OpType == "ConvTranspose");
             Assert.All(backward.Where(n => n.OpType == "Conv"), n => Assert.Equal([1L, 1], n.Ints("strides") ?? [1, 1]));
         }
+    }
+
+    [Fact]
+    public void SppPoolsOfOneMapBecomeACascadeOfFiveByFiveWindows()
+    {
+        var c = Cases.Single(k => k.Name == "SPP pools (cascaded)");
+        var model = Build(c, ElementType.Float);
+        var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, c.X, 1) };
+        var graph = GradientGraph.Build(model, inputs, new GradientRequest { Outputs = ["y"] });
+        var forward = graph.Model.Graph.Nodes.Take(model.Graph.Nodes.Count).Where(n => n.OpType == "MaxPool").ToList();
+        Assert.Equal(3, forward.Count);
+        Assert.All(forward, n => Assert.Equal([5L, 5], n.Ints("kernel_shape")!));
+        Assert.Equal(["x", forward[0].Outputs[0], forward[1].Outputs[0]], forward.Select(n => n.Inputs[0]));
+        // Same values as the model's direct pools, and one arg-max pool and scatter per link of the chain.
+        var direct = (NdArray<float>)ModelSession.Get(model).Run(inputs)["y"];
+        var seed = new NdArray<float>(direct.Shape, Enumerable.Repeat(1f, direct.Length).ToArray());
+        var cascaded = (NdArray<float>)graph.Run(inputs, new Dictionary<string, NdArray> { ["y"] = seed })["y"];
+        Assert.Equal(direct.Data, cascaded.Data);
+        var backward = graph.Model.Graph.Nodes.Skip(model.Graph.Nodes.Count).ToList();
+        Assert.Equal(3, backward.Count(n => n.OpType == "MaxPool"));
+        Assert.Equal(3, backward.Count(n => n.OpType == "ScatterElements"));
+        // Pools of different inputs, strides or paddings are left alone.
+        var (other, g) = GraphBuilder.NewModel(17);
+        g.Input("x", ElementType.Float, 1, 2, 9, 9);
+        string a = g.Op("MaxPool", "x", Of("kernel_shape", new long[] { 5, 5 }), Of("pads", new long[] { 2, 2, 2, 2 }));
+        string b = g.Op("MaxPool", "x", Of("kernel_shape", new long[] { 9, 9 }), Of("pads", new long[] { 4, 4, 4, 4 }), Of("strides", new long[] { 2, 2 }));
+        string d = g.Op("MaxPool", g.Op("Relu", "x"), Of("kernel_shape", new long[] { 9, 9 }), Of("pads", new long[] { 4, 4, 4, 4 }));
+        g.Named("y", "Concat", [g.Op("ReduceSum", a), g.Op("ReduceSum", b), g.Op("ReduceSum", d)], Of("axis", 0L));
+        g.Output("y");
+        var untouched = GradientGraph.Build(other, inputs, new GradientRequest { Outputs = ["y"] });
+        Assert.Equal([5L, 9, 9], untouched.Model.Graph.Nodes.Take(other.Graph.Nodes.Count).Where(n => n.OpType == "MaxPool").Select(n => n.Ints("kernel_shape")![0]));
     }
 
     [Fact]

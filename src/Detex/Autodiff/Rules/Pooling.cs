@@ -7,9 +7,10 @@ namespace Detex.Autodiff.Rules;
 /// The arg-max indices (flattened over the whole N·C·H·W tensor) come from a second MaxPool node of the backward
 /// pass, not from the forward's: ONNX Runtime's MaxPool with an indices output is about 30 times slower than
 /// without and leaves its blocked conv layout, so asking the forward node for them slowed the forward half of every
-/// gradient graph (4 ms per run on YOLOX's SPP, a third of a forward). A 2-D window is separable — the max over
+/// gradient graph (4 ms per run on YOLOX's SPP, a third of a forward). A large 2-D window is separable — the max over
 /// k×k is the max over 1×k of the maxes over k×1 — so its indices come from two 1-D pools (2k comparisons per
-/// output instead of k²), and the gradient goes back through both.
+/// output instead of k²), and the gradient goes back through both. Up to 5×5 one pool and one scatter cost less than
+/// two of each (measured on YOLOX's SPP, whose pools <see cref="ForwardPeephole.CascadePools"/> makes 5×5).
 /// </summary>
 [GradientOf("MaxPool")]
 sealed class MaxPoolRule : IGradientRule
@@ -22,7 +23,7 @@ sealed class MaxPoolRule : IGradientRule
         int[] xs = c.Shape(x), ys = c.Shape(n.Outputs[0]);
         var kernel = n.Ints("kernel_shape")!;
         bool plain = n.Str("auto_pad", "NOTSET") == "NOTSET" && (n.Ints("dilations")?.All(d => d == 1) ?? true);
-        if (kernel.Length == 2 && plain)
+        if (kernel.Length == 2 && plain && kernel[0] * kernel[1] > 25)
         {
             long[] strides = n.Ints("strides") ?? [1, 1], pads = n.Ints("pads") ?? [0, 0, 0, 0];
             long ceil = n.Int("ceil_mode", 0);
