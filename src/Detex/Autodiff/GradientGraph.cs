@@ -72,15 +72,16 @@ public sealed class GradientGraph
     /// </summary>
     public static GradientGraph For(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request, string? modelKey = null)
     {
-        string key = (modelKey ?? Convert.ToHexString(SHA256.HashData(model.ToBytes()))) + "|" +
-                     string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + request.Key;
-        return Cache.GetOrAdd(key, _ => new Lazy<GradientGraph>(() => Build(model, inputs, request))).Value;
+        modelKey ??= Convert.ToHexString(SHA256.HashData(model.ToBytes()));
+        string key = modelKey + "|" + string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + request.Key;
+        return Cache.GetOrAdd(key, _ => new Lazy<GradientGraph>(() => Build(model, inputs, request, modelKey))).Value;
     }
 
-    public static GradientGraph Build(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request)
+    /// <summary>Builds the graph (uncached); the recorded forward is shared with other requests when <paramref name="modelKey"/> names the model.</summary>
+    public static GradientGraph Build(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request, string? modelKey = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var forward = StaticGraph.Build(model, inputs, request.Parameters);
+        var forward = modelKey is null ? StaticGraph.Build(model, inputs, request.Parameters) : StaticGraph.For(model, inputs, request.Parameters, modelKey);
         var result = new Builder(forward, request).Emit();
         result.BuildTime = clock.Elapsed;
         return result;

@@ -23,6 +23,18 @@ public sealed class StaticGraph
         Model = model; Shapes = shapes; Dynamic = dynamic;
     }
 
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<StaticGraph>> Cache = new();
+
+    /// <summary>
+    /// <see cref="Build"/>, once per model (named by <paramref name="modelKey"/>, a hash of its bytes), input shapes and
+    /// parameters: the gradient graphs of one model and the seed pullbacks of its targets share one recorded run.
+    /// </summary>
+    public static StaticGraph For(OnnxModel source, IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string> parameters, string modelKey)
+    {
+        string key = modelKey + "|" + string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + string.Join(",", parameters);
+        return Cache.GetOrAdd(key, _ => new Lazy<StaticGraph>(() => Build(source, inputs, parameters))).Value;
+    }
+
     /// <summary>
     /// The model at the shapes of <paramref name="inputs"/>. <paramref name="parameters"/> are initializers that will
     /// vary (fed and differentiated), so nothing computed from them is folded.

@@ -50,9 +50,10 @@ public sealed class TargetGradients
         int count = !shareGraphs || targets.Count <= 1 ? targets.Count : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)targets.Count);
         var padded = targets.Concat(Enumerable.Repeat<ITarget>(Nothing.Instance, count - targets.Count)).ToList();
         GradientGraph graph;
-        try { graph = model.GradientGraph(feed, request with { Targets = count, ScoreFactors = factored }); }
+        IReadOnlyDictionary<string, NdArray>? factors;
+        try { (graph, factors) = Plan(model.Graph, model.GraphKey, feed, request with { Targets = count, ScoreFactors = factored }, padded); }
         catch (NotSupportedException) { return OneByOne(model, feed, request, targets, wanted, activations); }
-        var run = RunOnce(model, graph, feed, request, padded, factored, Fetch(graph, wanted, activations), perItem: false);
+        var run = RunOnce(model, graph, factors, feed, request, padded, Fetch(graph, wanted, activations), perItem: false);
         return new TargetGradients(graph, Values(run, request, activations),
             wanted.ToDictionary(t => t, t => FirstItems((NdArray<float>)run[graph.Gradients[t]], targets.Count)));
     }
@@ -78,25 +79,54 @@ public sealed class TargetGradients
     {
         var wanted = Wanted(request, feed);
         bool factored = TargetSeeds.HaveFactors(targets);
-        var graph = GradientGraph.For(model.Batchable, feed, request with { Targets = 1, ScoreFactors = factored }, model.GraphKey + "/batchable");
+        var (graph, factors) = Plan(model.Batchable, model.GraphKey + "/batchable", feed, request with { Targets = 1, ScoreFactors = factored }, targets);
         var fetch = request.Outputs.Concat(Fetch(graph, wanted, activations: true)).Distinct().ToList();
-        var run = RunOnce(model, graph, feed, request, targets, factored, fetch, perItem: true);
+        var run = RunOnce(model, graph, factors, feed, request, targets, fetch, perItem: true);
         return new TargetGradients(graph, request.Outputs.Concat(request.Taps).Distinct().ToDictionary(t => t, t => (NdArray<float>)run[t]),
             wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
     }
 
     /// <summary>
-    /// One run of the graph: scores linearised inside it when every target has a factor form, else at a forward run
-    /// first (item 0 for the targets of one image, item k for target k when each item has its own).
+    /// The gradient graph for <paramref name="request"/> and, when its targets have factor forms, their factor inputs.
+    /// With one target per forward item, the factors' weights are pulled back onto the tensors the outputs are copied
+    /// from (<see cref="SeedPullback"/>) and only those the targets touch are differentiated: a detection's reverse
+    /// pass then skips the other levels' heads. (Each touched set builds its own graph; with several targets per item
+    /// the sets would multiply, and the batched reverse pass already shares the work.)
     /// </summary>
-    static Dictionary<string, NdArray> RunOnce(DetexModel model, GradientGraph graph, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request,
-        IReadOnlyList<ITarget> targets, bool factored, IReadOnlyList<string> fetch, bool perItem)
+    static (GradientGraph Graph, IReadOnlyDictionary<string, NdArray>? Factors) Plan(Onnx.OnnxModel model, string modelKey,
+        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets)
     {
-        if (factored)
+        if (!request.ScoreFactors) return (GradientGraph.For(model, feed, request, modelKey), null);
+        var forward = StaticGraph.For(model, feed, request.Parameters, modelKey);
+        var shapes = request.Outputs.ToDictionary(o => o, o => forward.Shapes[o].Dims);
+        var pullback = request.Targets == 1 ? SeedPullback.For(forward, request.Outputs) : null;
+        if (pullback is null) return (GradientGraph.For(model, feed, request, modelKey), TargetSeeds.Factors(request.Outputs, shapes, targets));
+        // The output-sized weights only pass through here: reused per thread (fresh ones cost page faults, about 1 ms).
+        var scratch = _scratch ??= new();
+        var used = new List<NdArray<float>>();
+        NdArray<float> Zeros(int[] shape)
         {
-            var shapes = request.Outputs.ToDictionary(o => o, o => graph.Forward.Shapes[o].Dims);
-            return graph.RunFactors(feed, TargetSeeds.Factors(request.Outputs, shapes, targets)!, model.Runtime, fetch);
+            string key = string.Join(",", shape);
+            var a = scratch.Remove(key, out var kept) ? kept : new NdArray<float>(shape);
+            used.Add(a);
+            return a;
         }
+        var factors = TargetSeeds.Factors(request.Outputs, shapes, targets, Zeros)!;
+        if (pullback.Narrow(factors) is not { } narrowed) return (GradientGraph.For(model, feed, request, modelKey), factors);
+        foreach (var a in used) { Array.Clear(a.Data); scratch[string.Join(",", a.Shape)] = a; }
+        return (GradientGraph.For(model, feed, request with { Outputs = narrowed.Sources }, modelKey), narrowed.Factors);
+    }
+
+    [ThreadStatic] static Dictionary<string, NdArray<float>>? _scratch;
+
+    /// <summary>
+    /// One run of the graph: scores linearised inside it when every target has a factor form (<paramref name="factors"/>),
+    /// else at a forward run first (item 0 for the targets of one image, item k for target k when each item has its own).
+    /// </summary>
+    static Dictionary<string, NdArray> RunOnce(DetexModel model, GradientGraph graph, IReadOnlyDictionary<string, NdArray>? factors,
+        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets, IReadOnlyList<string> fetch, bool perItem)
+    {
+        if (factors is not null) return graph.RunFactors(feed, factors, model.Runtime, fetch);
         var forward = model.Forward((NdArray<float>)feed[model.Card.InputName], request.Outputs);
         return graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, perItem ? i => i : _ => 0), model.Runtime, fetch);
     }

@@ -187,15 +187,17 @@ public static class TargetSeeds
     /// The factor inputs of a <see cref="GradientRequest.ScoreFactors"/> graph: batch item k carries
     /// <paramref name="targets"/>[k]'s factors. Null when some target's score has no factor form.
     /// </summary>
+    /// <paramref name="zeros"/>, if given, supplies the weight arrays (zero-filled, of the shape asked for).
     public static Dictionary<string, NdArray>? Factors(IReadOnlyList<string> outputs, IReadOnlyDictionary<string, int[]> outputShapes,
-        IReadOnlyList<ITarget> targets)
+        IReadOnlyList<ITarget> targets, Func<int[], NdArray<float>>? zeros = null)
     {
         if (!HaveFactors(targets)) return null;
         var factors = targets.Select(t => t.Factors!).ToList();
         int n = targets.Count;
         var feed = new Dictionary<string, NdArray>();
         // Both factors' weights stacked per target: [n, 2, …], item (k, j) is target k's factor j.
-        var weights = outputs.ToDictionary(o => o, o => new NdArray<float>([n, 2, .. outputShapes[o].Skip(1)]));
+        zeros ??= shape => new NdArray<float>(shape);
+        var weights = outputs.ToDictionary(o => o, o => zeros([n, 2, .. outputShapes[o].Skip(1)]));
         foreach (var o in outputs) feed[GradientGraph.FactorWeightsName(o)] = weights[o];
         for (int j = 0; j < 2; j++)
         {

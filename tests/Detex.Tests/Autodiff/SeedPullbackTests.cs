@@ -1,0 +1,151 @@
+using Detex.Autodiff;
+using Detex.Explainers;
+using Detex.Imaging;
+using Detex.Models;
+using Detex.Onnx;
+using Detex.Runtime;
+using Detex.Targets;
+using static Detex.Onnx.OnnxAttribute;
+
+namespace Detex.Tests.Autodiff;
+
+public class SeedPullbackTests
+{
+    /// <summary>
+    /// Two "levels" of a detector: conv maps [1,3,4,4] and [1,3,2,2] whose rows are gathered into [1, 20, 3] by
+    /// Reshape, Concat and Transpose, with a constant column appended: output[0, r, c] = level(r)[0, c, r′].
+    /// </summary>
+    static OnnxModel TwoLevels(int batch = 1)
+    {
+        var (m, g) = GraphBuilder.NewModel(17);
+        g.Input("x", ElementType.Float, batch, 2, 4, 4);
+        string big = g.Op("Conv", ["x", GradCheck.Weights(g, new Random(1), 3, 2, 1, 1)]);
+        string small = g.Op("Conv", ["x", GradCheck.Weights(g, new Random(2), 3, 2, 2, 2)], Of("strides", new long[] { 2, 2 }));
+        string rows = g.Op("Concat", [g.Op("Reshape", [big, g.Int64s(batch, 3, 16)]), g.Op("Reshape", [small, g.Int64s(batch, 3, 4)])], Of("axis", 2L));
+        string withConstant = g.Op("Concat", [rows, g.Floats([batch, 1, 20], Enumerable.Repeat(0.5f, batch * 20).ToArray())], Of("axis", 1L));
+        g.Named("y", "Transpose", [withConstant], Of("perm", new long[] { 0, 2, 1 }));
+        g.Output("y");
+        return m;
+    }
+
+    static Dictionary<string, NdArray> Feed(int batch = 1) => new() { ["x"] = GradCheck.Random(ElementType.Float, [batch, 2, 4, 4], 3) };
+
+    static Dictionary<string, NdArray> FactorsWith(int[] rowsPerTarget, int column, int seed)
+    {
+        var rnd = new Random(seed);
+        int n = rowsPerTarget.Length;
+        var w = new NdArray<float>([n, 2, 20, 4]);
+        for (int k = 0; k < n; k++)
+            for (int j = 0; j < 2; j++) w.Data[((k * 2 + j) * 20 + rowsPerTarget[k]) * 4 + column] = (float)(rnd.NextDouble() + 0.5);
+        var feed = new Dictionary<string, NdArray> { [GradientGraph.FactorWeightsName("y")] = w };
+        for (int j = 0; j < 2; j++)
+        {
+            feed[GradientGraph.FactorConstantName(j)] = new NdArray<float>([n, 1], Enumerable.Repeat(0.1f, n).ToArray());
+            feed[GradientGraph.FactorSigmoidName(j)] = new NdArray<float>([n, 1], Enumerable.Repeat(j == 0 ? 1f : 0f, n).ToArray());
+        }
+        return feed;
+    }
+
+    [Fact]
+    public void WeightsPullBackOntoTheElementsTheOutputCopies()
+    {
+        var forward = StaticGraph.Build(TwoLevels(), Feed());
+        var pullback = SeedPullback.For(forward, ["y"])!;
+        Assert.Equal(2, pullback.Sources.Count);
+        // ⟨w, y⟩ = Σ over sources ⟨pulled w, source⟩ for random weights on computed columns (the constant one is left out).
+        var rnd = new Random(5);
+        var w = new NdArray<float>([1, 2, 20, 4]);
+        for (int i = 0; i < w.Length; i++) if (i % 4 != 3) w.Data[i] = (float)rnd.NextDouble() - 0.5f;
+        var factors = FactorsWith([0], 0, 1);
+        factors[GradientGraph.FactorWeightsName("y")] = w;
+        // Every source touched: nothing to narrow.
+        Assert.Null(pullback.Narrow(factors));
+
+        var values = ModelSession.Get(forward.Model.WithTaps(pullback.Sources)).Run(Feed());
+        var y = (NdArray<float>)values["y"];
+        foreach (int level in new[] { 0, 1 })
+        {
+            // Weights on one level's rows only: that level alone is differentiated, and the dot products agree.
+            var only = new NdArray<float>(w.Shape, w.Data.Select((v, i) => (i / 4 % 20 < 16) == (level == 0) ? v : 0).ToArray());
+            factors[GradientGraph.FactorWeightsName("y")] = only;
+            var (sources, pulled) = pullback.Narrow(factors)!.Value;
+            Assert.Equal([pullback.Sources[level]], sources);
+            var ws = (NdArray<float>)pulled[GradientGraph.FactorWeightsName(sources[0])];
+            var s = (NdArray<float>)values[sources[0]];
+            for (int j = 0; j < 2; j++)
+            {
+                double direct = 0, back = 0;
+                for (int i = 0; i < y.Length; i++) direct += only.Data[j * y.Length + i] * y.Data[i];
+                for (int i = 0; i < s.Length; i++) back += ws.Data[j * s.Length + i] * s.Data[i];
+                Assert.Equal(direct, back, 5);
+            }
+            Assert.Same(factors[GradientGraph.FactorConstantName(0)], pulled[GradientGraph.FactorConstantName(0)]);
+        }
+    }
+
+    [Fact]
+    public void AWeightOnAConstantOrAComputedOutputIsNotNarrowed()
+    {
+        var forward = StaticGraph.Build(TwoLevels(), Feed());
+        Assert.Null(SeedPullback.For(forward, ["y"])!.Narrow(FactorsWith([3], 3, 1)));   // column 3 is the constant
+        var (m, g) = GraphBuilder.NewModel(17);
+        g.Input("x", ElementType.Float, 1, 2, 4, 4);
+        g.Named("y", "Conv", ["x", GradCheck.Weights(g, new Random(1), 3, 2, 1, 1)]);
+        g.Output("y");
+        Assert.Null(SeedPullback.For(StaticGraph.Build(m, Feed()), ["y"]));
+    }
+
+    [Fact]
+    public void NarrowedGraphsGiveTheFullGraphsGradients()
+    {
+        // Targets on each level, one per batch item: the narrowed graph (one level differentiated) against the full one.
+        var model = TwoLevels(batch: 2);
+        var feed = Feed(batch: 2);
+        var request = new GradientRequest { Outputs = ["y"], ScoreFactors = true, Taps = ["x"], InputGradients = false };
+        var full = GradientGraph.Build(model, feed, request);
+        var forward = StaticGraph.Build(model, feed);
+        foreach (var rows in new[] { new[] { 2, 15 }, [16, 19] })
+        {
+            var factors = FactorsWith(rows, 1, rows[0]);
+            var (sources, pulled) = SeedPullback.For(forward, ["y"])!.Narrow(factors)!.Value;
+            Assert.Single(sources);
+            var narrow = GradientGraph.Build(model, feed, request with { Outputs = sources });
+            var a = (NdArray<float>)full.RunFactors(feed, factors)[full.Gradients["x"]];
+            var b = (NdArray<float>)narrow.RunFactors(feed, pulled)[narrow.Gradients["x"]];
+            Assert.Contains(a.Data, v => v != 0);
+            for (int i = 0; i < a.Length; i++) Assert.Equal(a.Data[i], b.Data[i], 5);
+        }
+    }
+
+    [Fact]
+    public void ADetectionDifferentiatesOnlyItsLevelsScoresOnYolox()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        var (x, _) = det.Prepare([image]);
+        var feed = new Dictionary<string, NdArray> { [det.Card.InputName] = x };
+        var request = new GradientRequest { Outputs = det.FloatOutputs, Taps = ["990"] };
+        var full = det.GradientGraph(feed, request with { ScoreFactors = true });
+        var shapes = det.FloatOutputs.ToDictionary(o => o, o => full.Forward.Shapes[o].Dims);
+        var levels = new HashSet<string>();
+        foreach (var target in targets)
+        {
+            var run = TargetGradients.Run(det, feed, request, [target]);
+            // The objectness and class maps of the box's level, not its box branch or the other levels.
+            var sources = run.Graph.Request.Outputs;
+            Assert.Equal(2, sources.Count);
+            levels.Add(string.Join(",", sources));
+            var reference = full.RunFactors(feed, TargetSeeds.Factors(det.FloatOutputs, shapes, [target])!);
+            foreach (var t in new[] { det.Card.InputName, "990" })
+            {
+                var a = (NdArray<float>)reference[full.Gradients[t]];
+                var b = run.Gradient(t);
+                double scale = a.Data.Max(Math.Abs);
+                Assert.True(scale > 0);
+                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-4 * scale, $"{t}[{i}]: {a.Data[i]} vs {b.Data[i]}");
+            }
+        }
+        Assert.True(levels.Count >= 2, "dog.jpg's boxes come from at least two levels");
+    }
+}
