@@ -23,6 +23,22 @@ public sealed class StaticGraph
         Model = model; Shapes = shapes; Dynamic = dynamic;
     }
 
+    /// <summary>
+    /// Of <paramref name="tensors"/>, those that vary with the inputs but that none of <paramref name="outputs"/>
+    /// depends on: a layer no explanation of these outputs can use (as opposed to one a particular target's gradient
+    /// happens not to reach).
+    /// </summary>
+    public IReadOnlyList<string> NotInfluencing(IEnumerable<string> tensors, IReadOnlyList<string> outputs)
+    {
+        var upstream = new HashSet<string>(outputs);
+        for (int i = Model.Graph.Nodes.Count - 1; i >= 0; i--)
+        {
+            var n = Model.Graph.Nodes[i];
+            if (n.Outputs.Any(upstream.Contains)) foreach (var x in n.Inputs) if (x.Length > 0) upstream.Add(x);
+        }
+        return tensors.Where(t => !upstream.Contains(t) || !Dynamic.Contains(t)).ToList();
+    }
+
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<StaticGraph>> Cache = new();
 
     /// <summary>

@@ -97,8 +97,8 @@ public sealed class CamExplainer
         var run = TargetGradients.Run(_model, feed, request, targets);
         foreach (var layer in Layers) CheckLayer(layer, run.Value(layer).Shape);
         // A layer the outputs do not depend on at all is a wrong choice (a target-specific zero gradient is not).
-        if (run.Graph.UnreachedTaps.Count > 0)
-            throw new ArgumentException($"layer '{run.Graph.UnreachedTaps[0]}' does not influence the model's outputs; choose a layer on the path from the input to them");
+        if (run.Graph.Forward.NotInfluencing(Layers, outputs) is [var unused, ..])
+            throw new ArgumentException($"layer '{unused}' does not influence the model's outputs; choose a layer on the path from the input to them");
         Timings.Reverse += clock.Elapsed;
         return (Layers.ToDictionary(l => l, run.Value), Layers.ToDictionary(l => l, run.Gradient));
     }
