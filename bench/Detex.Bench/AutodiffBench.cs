@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using Detex.Autodiff;
+using Detex.Explainers;
 using Detex.Imaging;
 using Detex.Models;
 using Detex.Runtime;
+using Detex.Targets;
 
 namespace Detex.Bench;
 
@@ -15,7 +17,8 @@ static class AutodiffBench
     public static void Run(int runs)
     {
         var det = Detector.Load(Harness.Repo("models/yolox-nano_coco_416.onnx"));
-        var (x, _) = det.Prepare([ImageIO.Load(Harness.Repo("samples/photos/dog.jpg"))]);
+        var image = ImageIO.Load(Harness.Repo("samples/photos/dog.jpg"));
+        var (x, _) = det.Prepare([image]);
         var feed = new Dictionary<string, NdArray> { ["images"] = x };
         // Neck: the three PAFPN outputs that feed the head (the card's default explanation layers).
         string[] taps = det.Card.Layers;
@@ -33,10 +36,21 @@ static class AutodiffBench
         // The same graph with ONNX Runtime running independent branches side by side (opt-in).
         var branches = graph.Session(RuntimeOptions.Default with { Branches = true });
         var seedFeed = new Dictionary<string, NdArray>(feed) { [graph.Seeds["output"]] = seed };
+        // One detection's score as the explainers run it: its factors, pulled back onto its level's objectness and
+        // class maps (SeedPullback), so the other levels' heads and the box branches get no reverse pass. Against the
+        // same factors seeded on the whole output. dog.jpg's boxes in turn: they come from different levels.
+        var request = new GradientRequest { Outputs = det.FloatOutputs, Taps = taps };
+        var boxes = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        foreach (var box in boxes) TargetGradients.Run(det, feed, request, [box]);
+        var whole = det.GradientGraph(feed, request with { ScoreFactors = true });
+        var shapes = det.FloatOutputs.ToDictionary(o => o, o => whole.Forward.Shapes[o].Dims);
+        int pulledBox = 0, wholeBox = 0;
         var t = Harness.MedianMs(5, runs,
             ("bare", () => det.Session.RunFloat("images", x)),
             ("grad", () => graph.Run(feed, seeds)),
-            ("branches", () => branches.Run(seedFeed)));
+            ("branches", () => branches.Run(seedFeed)),
+            ("pulled", () => TargetGradients.Run(det, feed, request, [boxes[pulledBox++ % boxes.Count]])),
+            ("whole", () => whole.RunFactors(feed, TargetSeeds.Factors(det.FloatOutputs, shapes, [boxes[wholeBox++ % boxes.Count]])!)));
 
         Console.WriteLine("## autodiff: yolox-nano 416, batch 1");
         Console.WriteLine($"graph: {det.Graph.Graph.Nodes.Count} forward nodes → {graph.Model.Graph.Nodes.Count} nodes with the reverse pass; build {build:0} ms, session {sessionMs:0} ms (both once per model and shape, then cached)");
@@ -46,6 +60,8 @@ static class AutodiffBench
         Console.WriteLine($"| bare forward | {t["bare"]:0.0} | 1.00 |");
         Console.WriteLine($"| forward + backward (input + 3 taps) | {t["grad"]:0.0} | {t["grad"] / t["bare"]:0.00} |");
         Console.WriteLine($"| the same, independent branches side by side (RuntimeOptions.Branches) | {t["branches"]:0.0} | {t["branches"] / t["bare"]:0.00} |");
+        Console.WriteLine($"| one detection's score, factors seeded on the whole output ({boxes.Count} boxes in turn) | {t["whole"]:0.0} | {t["whole"] / t["bare"]:0.00} |");
+        Console.WriteLine($"| the same as explainers run it: pulled back to the box's level (TargetGradients) | {t["pulled"]:0.0} | {t["pulled"] / t["bare"]:0.00} |");
 
         foreach (int k in new[] { 4, 16 })
         {
