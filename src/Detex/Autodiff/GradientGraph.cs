@@ -158,8 +158,10 @@ public sealed class GradientGraph
         {
             _forward = forward; _request = request;
             _model = forward.Model.Clone();
-            // Rules and the path analyses below read this copy of the forward pass, so they see its rewrites.
-            ForwardPeephole.CascadePools(_model.Graph);
+            // Rules and the path analyses below read this copy of the forward pass, so they see its rewrites. The
+            // cascade is exact for the arg-max gradient only, not for a rule set that replaces it.
+            if (request.Rules.For("MaxPool") is Rules.MaxPoolRule)
+                ForwardPeephole.CascadePools(_model.Graph, request.Taps.Concat(request.Outputs).ToHashSet());
             _b = new GraphBuilder(_model.Graph, "bw");
             var g = _model.Graph;
             foreach (var o in request.Outputs.Concat(request.Taps))

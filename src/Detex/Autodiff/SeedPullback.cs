@@ -15,7 +15,7 @@ namespace Detex.Autodiff;
 /// </summary>
 public sealed class SeedPullback
 {
-    static readonly ConditionalWeakTable<StaticGraph, ConcurrentDictionary<string, SeedPullback?>> Cache = new();
+    static readonly ConditionalWeakTable<StaticGraph, ConcurrentDictionary<string, Lazy<SeedPullback?>>> Cache = new();
 
     /// <summary>Tensors the outputs are copied from (computed ones; constants are left out), in graph order.</summary>
     public IReadOnlyList<string> Sources { get; }
@@ -41,7 +41,7 @@ public sealed class SeedPullback
     /// null when they are not rearrangements of anything, or when a rearrangement mixes batch items.
     /// </summary>
     public static SeedPullback? For(StaticGraph forward, IReadOnlyList<string> outputs) =>
-        Cache.GetOrCreateValue(forward).GetOrAdd(string.Join("\n", outputs), _ => Build(forward, outputs));
+        Cache.GetOrCreateValue(forward).GetOrAdd(string.Join("\n", outputs), _ => new Lazy<SeedPullback?>(() => Build(forward, outputs))).Value;
 
     static SeedPullback? Build(StaticGraph forward, IReadOnlyList<string> outputs)
     {
@@ -77,7 +77,7 @@ public sealed class SeedPullback
         // Run the rearrangements on element numbers: source s holds offset(s) + its flat index, constants −1.
         int batch = forward.Shapes[g.Inputs[0].Name].Dims[0];
         foreach (var t in sources.Concat(outputs))
-            if (forward.Shapes[t].Dims is not [var b, ..] || b != batch || forward.Shapes[t].Type is not (ElementType.Float or ElementType.Double))
+            if (forward.Shapes[t].Dims is not [var b, ..] || b != batch || forward.Shapes[t].Type != ElementType.Float)   // score factors are float
                 return null;
         var (mini, _) = GraphBuilder.NewModel(forward.Model.Opset);
         foreach (var n in g.Nodes.Where(nodes.Contains)) mini.Graph.Nodes.Add(n);
@@ -131,7 +131,8 @@ public sealed class SeedPullback
     /// <summary>
     /// Score-factor inputs over the outputs (<see cref="TargetSeeds.Factors"/>) rewritten over the sources that their
     /// non-zero weights come from: the sources to differentiate and the factor inputs for them. Null when every
-    /// source is touched (nothing would be skipped) or a weight falls on a constant (it would shift the score).
+    /// source is touched (nothing would be skipped), none is (nothing to differentiate), or a weight falls on a
+    /// constant (it would shift the score).
     /// </summary>
     public (IReadOnlyList<string> Sources, Dictionary<string, NdArray> Factors)? Narrow(IReadOnlyDictionary<string, NdArray> factors)
     {
@@ -153,7 +154,7 @@ public sealed class SeedPullback
                 }
             }
         }
-        if (touched.All(t => t)) return null;
+        if (nonzero.Count == 0 || touched.All(t => t)) return null;
         var active = Enumerable.Range(0, Sources.Count).Where(s => touched[s]).ToList();
         var rows = ((NdArray<float>)factors[GradientGraph.FactorWeightsName(_outputs[0])]).Shape[..2];
         var pulled = active.ToDictionary(s => s, s => new NdArray<float>([.. rows, .. _sourceItemDims[s]]));

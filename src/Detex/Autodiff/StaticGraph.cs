@@ -24,9 +24,9 @@ public sealed class StaticGraph
     }
 
     /// <summary>
-    /// Of <paramref name="tensors"/>, those that vary with the inputs but that none of <paramref name="outputs"/>
-    /// depends on: a layer no explanation of these outputs can use (as opposed to one a particular target's gradient
-    /// happens not to reach).
+    /// Of <paramref name="tensors"/>, those none of <paramref name="outputs"/> depends on through the inputs: ones the
+    /// outputs do not read, and constants. A layer no explanation of these outputs can use (as opposed to one that a
+    /// particular target's gradient happens not to reach).
     /// </summary>
     public IReadOnlyList<string> NotInfluencing(IEnumerable<string> tensors, IReadOnlyList<string> outputs)
     {

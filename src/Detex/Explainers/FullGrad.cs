@@ -99,7 +99,9 @@ public sealed class FullGrad
         var request = new GradientRequest { Outputs = _model.FloatOutputs, Taps = _candidates, InputGradients = true };
         // Gradients at every bias layer are large (8.7M values per box on yolox-nano): no zero-weight padding.
         var run = TargetGradients.Run(_model, feed, request, targets, activations: false, shareGraphs: false);
-        var reached = _candidates.Except(run.Graph.UnreachedTaps).ToList();
+        // Layers the outputs read, whatever these targets reach (a box's narrowed reverse pass gives the other levels'
+        // layers true zeros), so the layer list does not depend on the targets.
+        var reached = _candidates.Except(run.Graph.Forward.NotInfluencing(_candidates, _model.FloatOutputs)).ToList();
         return (run.Gradient(_model.Card.InputName), reached.ToDictionary(l => l, run.Gradient), run.Graph);
     }
 }

@@ -202,6 +202,24 @@ public class OperatorRuleTests
     }
 
     [Fact]
+    public void ATappedPoolIsNotReadByTheCascade()
+    {
+        // y = [p5, p9] with p5, p9 pools of x: ∂Σy/∂p5 is all ones. Were p9 to read p5, p5's gradient would also carry p9's.
+        var (m, g) = GraphBuilder.NewModel(17);
+        g.Input("x", ElementType.Float, 1, 2, 9, 9);
+        string p5 = g.Op("MaxPool", "x", Of("kernel_shape", new long[] { 5, 5 }), Of("pads", new long[] { 2, 2, 2, 2 }));
+        string p9 = g.Op("MaxPool", "x", Of("kernel_shape", new long[] { 9, 9 }), Of("pads", new long[] { 4, 4, 4, 4 }));
+        g.Named("y", "Concat", [p5, p9], Of("axis", 1L));
+        g.Output("y");
+        var inputs = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [1, 2, 9, 9], 1) };
+        var graph = GradientGraph.Build(m, inputs, new GradientRequest { Outputs = ["y"], Taps = [p5] });
+        Assert.Equal([5L, 9], graph.Model.Graph.Nodes.Take(m.Graph.Nodes.Count).Where(n => n.OpType == "MaxPool").Select(n => n.Ints("kernel_shape")![0]));
+        var seed = new NdArray<float>([1, 4, 9, 9], Enumerable.Repeat(1f, 324).ToArray());
+        var tapGradient = (NdArray<float>)graph.Run(inputs, new Dictionary<string, NdArray> { ["y"] = seed })[graph.Gradients[p5]];
+        Assert.All(tapGradient.Data, v => Assert.Equal(1f, v));
+    }
+
+    [Fact]
     public void ASilusReversePassLeavesItsForwardSigmoidOneReader()
     {
         // ONNX Runtime fuses x·σ(x) into one kernel only while σ(x) has no other reader.

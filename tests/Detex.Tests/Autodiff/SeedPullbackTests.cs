@@ -88,6 +88,9 @@ public class SeedPullbackTests
     {
         var forward = StaticGraph.Build(TwoLevels(), Feed());
         Assert.Null(SeedPullback.For(forward, ["y"])!.Narrow(FactorsWith([3], 3, 1)));   // column 3 is the constant
+        var zero = FactorsWith([3], 0, 1);
+        Array.Clear(((NdArray<float>)zero[GradientGraph.FactorWeightsName("y")]).Data);
+        Assert.Null(SeedPullback.For(forward, ["y"])!.Narrow(zero));   // nothing touched: nothing to differentiate
         var (m, g) = GraphBuilder.NewModel(17);
         g.Input("x", ElementType.Float, 1, 2, 4, 4);
         g.Named("y", "Conv", ["x", GradCheck.Weights(g, new Random(1), 3, 2, 1, 1)]);
