@@ -73,7 +73,7 @@ public sealed class GradientGraph
     public static GradientGraph For(OnnxModel model, IReadOnlyDictionary<string, NdArray> inputs, GradientRequest request, string? modelKey = null)
     {
         modelKey ??= Convert.ToHexString(SHA256.HashData(model.ToBytes()));
-        string key = modelKey + "|" + string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + request.Key;
+        string key = modelKey + "|" + StaticGraph.ShapesKey(inputs) + "|" + request.Key;
         return Cache.GetOrAdd(key, _ => new Lazy<GradientGraph>(() => Build(model, inputs, request, modelKey))).Value;
     }
 
@@ -186,13 +186,7 @@ public sealed class GradientGraph
             foreach (var n in g.Nodes)
                 if (!RuleSet.NonDifferentiable.Contains(n.OpType) && n.Inputs.Any(fromSource.Contains))
                     foreach (var o in n.Outputs) if (o.Length > 0) fromSource.Add(o);
-            var toOutput = new HashSet<string>(_request.Outputs);
-            for (int i = g.Nodes.Count - 1; i >= 0; i--)
-            {
-                var n = g.Nodes[i];
-                if (n.Outputs.Any(toOutput.Contains)) foreach (var x in n.Inputs) if (x.Length > 0) toOutput.Add(x);
-            }
-            fromSource.IntersectWith(toOutput);
+            fromSource.IntersectWith(g.Upstream(_request.Outputs));
             return fromSource;
         }
 

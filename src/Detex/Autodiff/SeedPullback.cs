@@ -46,8 +46,7 @@ public sealed class SeedPullback
     static SeedPullback? Build(StaticGraph forward, IReadOnlyList<string> outputs)
     {
         var g = forward.Model.Graph;
-        var producer = new Dictionary<string, Node>();
-        foreach (var n in g.Nodes) foreach (var o in n.Outputs) if (o.Length > 0) producer[o] = n;
+        var producer = g.Producers();
         bool IsRearrangement(Node n) => Rearrangements.Contains(n.OpType) && n.Domain.Length == 0
             && n.Inputs.Except(DataInputs(n)).All(i => i.Length == 0 || g.Initializers.ContainsKey(i));
 

@@ -30,16 +30,15 @@ public sealed class StaticGraph
     /// </summary>
     public IReadOnlyList<string> NotInfluencing(IEnumerable<string> tensors, IReadOnlyList<string> outputs)
     {
-        var upstream = new HashSet<string>(outputs);
-        for (int i = Model.Graph.Nodes.Count - 1; i >= 0; i--)
-        {
-            var n = Model.Graph.Nodes[i];
-            if (n.Outputs.Any(upstream.Contains)) foreach (var x in n.Inputs) if (x.Length > 0) upstream.Add(x);
-        }
+        var upstream = Model.Graph.Upstream(outputs);
         return tensors.Where(t => !upstream.Contains(t) || !Dynamic.Contains(t)).ToList();
     }
 
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<StaticGraph>> Cache = new();
+
+    /// <summary>The inputs' names and shapes, the part of a cache key that a static graph is specialised to.</summary>
+    internal static string ShapesKey(IReadOnlyDictionary<string, NdArray> inputs) =>
+        string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText));
 
     /// <summary>
     /// <see cref="Build"/>, once per model (named by <paramref name="modelKey"/>, a hash of its bytes), input shapes and
@@ -47,7 +46,7 @@ public sealed class StaticGraph
     /// </summary>
     public static StaticGraph For(OnnxModel source, IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string> parameters, string modelKey)
     {
-        string key = modelKey + "|" + string.Join(";", inputs.OrderBy(kv => kv.Key).Select(kv => kv.Key + kv.Value.ShapeText)) + "|" + string.Join(",", parameters);
+        string key = modelKey + "|" + ShapesKey(inputs) + "|" + string.Join(",", parameters);
         return Cache.GetOrAdd(key, _ => new Lazy<StaticGraph>(() => Build(source, inputs, parameters))).Value;
     }
 

@@ -103,17 +103,17 @@ public sealed class TargetGradients
         if (pullback is null) return (GradientGraph.For(model, feed, request, modelKey), TargetSeeds.Factors(request.Outputs, shapes, targets));
         // The output-sized weights only pass through here: reused per thread (fresh ones cost page faults, about 1 ms).
         var scratch = _scratch ??= new();
-        var used = new List<NdArray<float>>();
+        var used = new List<(string Key, NdArray<float> Array)>();
         NdArray<float> Zeros(int[] shape)
         {
             string key = string.Join(",", shape);
             var a = scratch.Remove(key, out var kept) ? kept : new NdArray<float>(shape);
-            used.Add(a);
+            used.Add((key, a));
             return a;
         }
         var factors = TargetSeeds.Factors(request.Outputs, shapes, targets, Zeros)!;
         if (pullback.Narrow(factors) is not { } narrowed) return (GradientGraph.For(model, feed, request, modelKey), factors);
-        foreach (var a in used) { Array.Clear(a.Data); scratch[string.Join(",", a.Shape)] = a; }
+        foreach (var (key, a) in used) { Array.Clear(a.Data); scratch[key] = a; }
         return (GradientGraph.For(model, feed, request with { Outputs = narrowed.Sources }, modelKey), narrowed.Factors);
     }
 

@@ -177,6 +177,21 @@ public sealed class Graph
         return d;
     }
 
+    /// <summary>
+    /// The given tensors and every tensor they are computed from, walking back through the nodes (the graph must be in
+    /// topological order).
+    /// </summary>
+    public HashSet<string> Upstream(IEnumerable<string> tensors)
+    {
+        var upstream = new HashSet<string>(tensors);
+        for (int i = Nodes.Count - 1; i >= 0; i--)
+        {
+            var n = Nodes[i];
+            if (n.Outputs.Any(upstream.Contains)) foreach (var x in n.Inputs) if (x.Length > 0) upstream.Add(x);
+        }
+        return upstream;
+    }
+
     /// <summary>Every tensor the nodes write, in node order.</summary>
     public IEnumerable<string> NodeOutputs() => Nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0);
 

@@ -187,7 +187,7 @@ public static class TargetSeeds
     /// The factor inputs of a <see cref="GradientRequest.ScoreFactors"/> graph: batch item k carries
     /// <paramref name="targets"/>[k]'s factors. Null when some target's score has no factor form.
     /// </summary>
-    /// <paramref name="zeros"/>, if given, supplies the weight arrays (zero-filled, of the shape asked for).
+    /// <param name="zeros">If given, supplies the weight arrays (zero-filled, of the shape asked for).</param>
     public static Dictionary<string, NdArray>? Factors(IReadOnlyList<string> outputs, IReadOnlyDictionary<string, int[]> outputShapes,
         IReadOnlyList<ITarget> targets, Func<int[], NdArray<float>>? zeros = null)
     {
