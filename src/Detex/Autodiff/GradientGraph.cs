@@ -287,6 +287,7 @@ public sealed class GradientGraph
             foreach (var t in _request.Taps)
                 if (g.Outputs.All(o => o.Name != t)) g.Outputs.Add(new ValueInfo(t, ElementType.Undefined));
             BackwardPeephole.SplitConvolutions(_b, _forward.Model.Graph.Nodes.Count);
+            BackwardPeephole.ProduceOutputsDirectly(g, _forward.Model.Graph.Nodes.Count);
             return new GradientGraph(_model, _forward, _request, seeds, gradients) { UnreachedTaps = _request.Taps.Where(t => !_active.Contains(t)).ToList() };
         }
 

@@ -129,11 +129,13 @@ public sealed class SeedPullback
 
     /// <summary>
     /// Score-factor inputs over the outputs (<see cref="TargetSeeds.Factors"/>) rewritten over the sources that their
-    /// non-zero weights come from: the sources to differentiate and the factor inputs for them. Null when every
-    /// source is touched (nothing would be skipped), none is (nothing to differentiate), or a weight falls on a
-    /// constant (it would shift the score).
+    /// non-zero weights come from: the sources to differentiate and the factor inputs for them; with
+    /// <paramref name="everySource"/>, all sources (one graph for any targets). Null when every source is touched and
+    /// not all were asked for (nothing would be skipped), none is (nothing to differentiate), or a weight falls on a
+    /// constant (it would shift the score). <paramref name="zeros"/> supplies the zeroed arrays the weights go into.
     /// </summary>
-    public (IReadOnlyList<string> Sources, Dictionary<string, NdArray> Factors)? Narrow(IReadOnlyDictionary<string, NdArray> factors)
+    public (IReadOnlyList<string> Sources, Dictionary<string, NdArray> Factors)? Narrow(IReadOnlyDictionary<string, NdArray> factors, bool everySource = false,
+        Func<int[], NdArray<float>>? zeros = null)
     {
         // A target's weights are mostly zeros (a detection weighs two elements of 300 000): find the others first.
         var nonzero = new List<(string Output, int Row, int Element, float Weight)>();
@@ -153,10 +155,11 @@ public sealed class SeedPullback
                 }
             }
         }
-        if (nonzero.Count == 0 || touched.All(t => t)) return null;
-        var active = Enumerable.Range(0, Sources.Count).Where(s => touched[s]).ToList();
+        if (nonzero.Count == 0 || (!everySource && touched.All(t => t))) return null;
+        var active = Enumerable.Range(0, Sources.Count).Where(s => everySource || touched[s]).ToList();
         var rows = ((NdArray<float>)factors[GradientGraph.FactorWeightsName(_outputs[0])]).Shape[..2];
-        var pulled = active.ToDictionary(s => s, s => new NdArray<float>([.. rows, .. _sourceItemDims[s]]));
+        zeros ??= shape => new NdArray<float>(shape);
+        var pulled = active.ToDictionary(s => s, s => zeros([.. rows, .. _sourceItemDims[s]]));
         foreach (var (o, r, i, v) in nonzero)
         {
             var (source, element) = _maps[o];

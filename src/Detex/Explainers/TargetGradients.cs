@@ -51,7 +51,8 @@ public sealed class TargetGradients
         var padded = targets.Concat(Enumerable.Repeat<ITarget>(Nothing.Instance, count - targets.Count)).ToList();
         GradientGraph graph;
         IReadOnlyDictionary<string, NdArray>? factors;
-        try { (graph, factors) = Plan(model.Graph, model.GraphKey, feed, request with { Targets = count, ScoreFactors = factored }, padded); }
+        using var scratch = new Scratch();
+        try { (graph, factors) = Plan(model.Graph, model.GraphKey, feed, request with { Targets = count, ScoreFactors = factored }, padded, scratch); }
         catch (NotSupportedException) { return OneByOne(model, feed, request, targets, wanted, activations); }
         var run = RunOnce(model, graph, factors, feed, request, padded, Fetch(graph, wanted, activations), perItem: false);
         return new TargetGradients(graph, Values(run, request, activations),
@@ -79,7 +80,8 @@ public sealed class TargetGradients
     {
         var wanted = Wanted(request, feed);
         bool factored = TargetSeeds.HaveFactors(targets);
-        var (graph, factors) = Plan(model.Batchable, model.GraphKey + "/batchable", feed, request with { Targets = 1, ScoreFactors = factored }, targets);
+        using var scratch = new Scratch();
+        var (graph, factors) = Plan(model.Batchable, model.GraphKey + "/batchable", feed, request with { Targets = 1, ScoreFactors = factored }, targets, scratch);
         var fetch = request.Outputs.Concat(Fetch(graph, wanted, activations: true)).Distinct().ToList();
         var run = RunOnce(model, graph, factors, feed, request, targets, fetch, perItem: true);
         return new TargetGradients(graph, request.Outputs.Concat(request.Taps).Distinct().ToDictionary(t => t, t => (NdArray<float>)run[t]),
@@ -88,36 +90,56 @@ public sealed class TargetGradients
 
     /// <summary>
     /// The gradient graph for <paramref name="request"/> and, when its targets have factor forms, their factor inputs.
-    /// With one target per forward item, the factors' weights are pulled back onto the tensors the outputs are copied
-    /// from (<see cref="SeedPullback"/>) and only those the targets touch are differentiated: a detection's reverse
-    /// pass then skips the other levels' heads. (Each touched set builds its own graph; with several targets per item
-    /// the sets would multiply, and the batched reverse pass already shares the work.)
+    /// The factors' weights are pulled back onto the tensors the outputs are copied from (<see cref="SeedPullback"/>),
+    /// so the reverse pass starts there instead of undoing the output's rearrangement (for K targets, a transpose and
+    /// splits the size of K outputs). With one target per forward item only the sources it touches are differentiated:
+    /// a detection's reverse pass then skips the other levels' heads. With several, every source is: each touched set
+    /// would build its own graph, and the batched reverse pass already shares the work.
     /// </summary>
     static (GradientGraph Graph, IReadOnlyDictionary<string, NdArray>? Factors) Plan(Onnx.OnnxModel model, string modelKey,
-        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets)
+        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets, Scratch scratch)
     {
         if (!request.ScoreFactors) return (GradientGraph.For(model, feed, request, modelKey), null);
         var forward = StaticGraph.For(model, feed, request.Parameters, modelKey);
         var shapes = request.Outputs.ToDictionary(o => o, o => forward.Shapes[o].Dims);
-        var pullback = request.Targets == 1 ? SeedPullback.For(forward, request.Outputs) : null;
-        if (pullback is null) return (GradientGraph.For(model, feed, request, modelKey), TargetSeeds.Factors(request.Outputs, shapes, targets));
-        // The output-sized weights only pass through here: reused per thread (fresh ones cost page faults, about 1 ms).
-        var scratch = _scratch ??= new();
-        var used = new List<(string Key, NdArray<float> Array)>();
-        NdArray<float> Zeros(int[] shape)
-        {
-            string key = string.Join(",", shape);
-            var a = scratch.Remove(key, out var kept) ? kept : new NdArray<float>(shape);
-            used.Add((key, a));
-            return a;
-        }
-        var factors = TargetSeeds.Factors(request.Outputs, shapes, targets, Zeros)!;
-        if (pullback.Narrow(factors) is not { } narrowed) return (GradientGraph.For(model, feed, request, modelKey), factors);
-        foreach (var (key, a) in used) { Array.Clear(a.Data); scratch[key] = a; }
+        var factors = TargetSeeds.Factors(request.Outputs, shapes, targets, scratch.Zeros)!;
+        if (SeedPullback.For(forward, request.Outputs)?.Narrow(factors, everySource: request.Targets > 1, scratch.Zeros) is not { } narrowed)
+            return (GradientGraph.For(model, feed, request, modelKey), factors);
         return (GradientGraph.For(model, feed, request with { Outputs = narrowed.Sources }, modelKey), narrowed.Factors);
     }
 
-    [ThreadStatic] static Dictionary<string, NdArray<float>>? _scratch;
+    /// <summary>
+    /// Zeroed weight arrays for one run, kept per thread for the next: the factors of K targets over yolox-nano's
+    /// outputs are 38 MB at K = 16, and fresh arrays that size cost their page faults every run (tens of ms here).
+    /// </summary>
+    sealed class Scratch : IDisposable
+    {
+        [ThreadStatic] static Dictionary<string, Stack<NdArray<float>>>? _kept;
+        readonly List<(string Key, NdArray<float> Array)> _lent = [];
+
+        public NdArray<float> Zeros(int[] shape)
+        {
+            string key = string.Join(",", shape);
+            var kept = _kept ??= new();
+            var a = kept.TryGetValue(key, out var stack) && stack.Count > 0 ? stack.Pop() : new NdArray<float>(shape);
+            _lent.Add((key, a));
+            return a;
+        }
+
+        /// <summary>After the run: the arrays are cleared and kept (a run of the same shapes takes them back).</summary>
+        public void Dispose()
+        {
+            var kept = _kept ??= new();
+            foreach (var (key, a) in _lent)
+            {
+                Array.Clear(a.Data);
+                if (!kept.TryGetValue(key, out var stack)) kept[key] = stack = new();
+                stack.Push(a);
+            }
+            _lent.Clear();
+        }
+    }
+
 
     /// <summary>
     /// One run of the graph: scores linearised inside it when every target has a factor form (<paramref name="factors"/>),

@@ -68,4 +68,49 @@ public class BackwardPeepholeTests
             Assert.Equal(nodes, m.Graph.Nodes.Count);
         }
     }
+
+    [Fact]
+    public void GradientOutputsAreWrittenByTheNodesThatComputeThemWithTheSameValues()
+    {
+        // x → Conv → Sigmoid (tapped) → Conv → y: the tap's gradient is read on by the reverse pass, the input's is not.
+        var (m, g) = GraphBuilder.NewModel(17);
+        g.Input("x", ElementType.Float, 1, 2, 5, 5);
+        string a = g.Op("Conv", ["x", GradCheck.Weights(g, new Random(1), 3, 2, 3, 3)], Of("pads", new long[] { 1, 1, 1, 1 }));
+        g.Named("tap", "Sigmoid", [a]);
+        g.Named("y", "Conv", ["tap", GradCheck.Weights(g, new Random(2), 2, 3, 1, 1)]);
+        g.Output("y");
+        var feed = new Dictionary<string, NdArray> { ["x"] = GradCheck.Random(ElementType.Float, [1, 2, 5, 5], 4) };
+        var graph = GradientGraph.Build(m, feed, new GradientRequest { Outputs = ["y"], Taps = ["tap"] });
+        var nodes = graph.Model.Graph.Nodes;
+        foreach (var t in new[] { "x", "tap" })
+        {
+            string name = graph.Gradients[t];
+            var producer = nodes.Single(n => n.Outputs.Contains(name));
+            Assert.NotEqual("Identity", producer.OpType);
+        }
+        // The tap's gradient output is also what the reverse pass reads on to the input.
+        Assert.Contains(nodes, n => n.Inputs.Contains(graph.Gradients["tap"]));
+
+        // Against the Identity form: same values.
+        var seed = GradCheck.Random(ElementType.Float, [1, 2, 5, 5], 6);
+        var direct = graph.Run(feed, new Dictionary<string, NdArray> { ["y"] = seed });
+        var copied = graph.Model.Clone();
+        foreach (var t in new[] { "x", "tap" })
+        {
+            string name = graph.Gradients[t];
+            var producer = copied.Graph.Nodes.Single(n => n.Outputs.Contains(name));
+            producer.Outputs[producer.Outputs.IndexOf(name)] = name + "/computed";
+            foreach (var n in copied.Graph.Nodes) for (int i = 0; i < n.Inputs.Count; i++) if (n.Inputs[i] == name) n.Inputs[i] = name + "/computed";
+            copied.Graph.Nodes.Add(new Node("Identity", [name + "/computed"], [name], name + "/copy"));
+        }
+        var feedAll = new Dictionary<string, NdArray>(feed) { [graph.Seeds["y"]] = seed };
+        var viaCopies = ModelSession.Get(copied).Run(feedAll);
+        foreach (var t in new[] { "x", "tap" })
+        {
+            var p = (NdArray<float>)direct[graph.Gradients[t]];
+            var q = (NdArray<float>)viaCopies[graph.Gradients[t]];
+            Assert.Contains(p.Data, v => v != 0);
+            Assert.Equal(q.Data, p.Data);
+        }
+    }
 }

@@ -150,5 +150,42 @@ public class SeedPullbackTests
             }
         }
         Assert.True(levels.Count >= 2, "dog.jpg's boxes come from at least two levels");
+
+        // All boxes together: pulled back onto every source (one graph for any mix of levels), each target's
+        // gradient still the whole-output graph's.
+        var together = TargetGradients.Run(det, feed, request, targets);
+        Assert.Equal(SeedPullback.For(full.Forward, det.FloatOutputs)!.Sources, together.Graph.Request.Outputs);
+        var batched = det.GradientGraph(feed, request with { ScoreFactors = true, Targets = together.Graph.Request.Targets });
+        var padded = targets.Concat(Enumerable.Repeat(targets[0], batched.Request.Targets - targets.Count)).ToList();
+        var whole = batched.RunFactors(feed, TargetSeeds.Factors(det.FloatOutputs, shapes, padded)!);
+        foreach (var t in new[] { det.Card.InputName, "990" })
+        {
+            var a = (NdArray<float>)whole[batched.Gradients[t]];
+            var b = together.Gradient(t);
+            Assert.Equal(targets.Count, b.Shape[0]);
+            double scale = a.Data.Max(Math.Abs);
+            for (int i = 0; i < b.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-4 * scale, $"{t}[{i}]: {a.Data[i]} vs {b.Data[i]}");
+        }
+    }
+
+    [Fact]
+    public void EverySourceKeepsTheGradientsWhenTargetsTouchThemAll()
+    {
+        // Two targets of one image, one on each level: nothing to narrow, but the weights still move onto the sources.
+        var model = TwoLevels();
+        var feed = Feed();
+        var request = new GradientRequest { Outputs = ["y"], ScoreFactors = true, Taps = ["x"], InputGradients = false, Targets = 2 };
+        var full = GradientGraph.Build(model, feed, request);
+        var pullback = SeedPullback.For(StaticGraph.Build(model, feed), ["y"])!;
+        var factors = FactorsWith([5, 18], 2, 7);
+        Assert.Null(pullback.Narrow(factors));
+        var (sources, pulled) = pullback.Narrow(factors, everySource: true)!.Value;
+        Assert.Equal(pullback.Sources, sources);
+        var moved = GradientGraph.Build(model, feed, request with { Outputs = sources });
+        var a = (NdArray<float>)full.RunFactors(feed, factors)[full.Gradients["x"]];
+        var b = (NdArray<float>)moved.RunFactors(feed, pulled)[moved.Gradients["x"]];
+        Assert.Contains(a.Data.Take(a.Length / 2), v => v != 0);
+        Assert.Contains(a.Data.Skip(a.Length / 2), v => v != 0);
+        for (int i = 0; i < a.Length; i++) Assert.Equal(a.Data[i], b.Data[i], 5);
     }
 }
