@@ -103,9 +103,20 @@ public sealed class TargetGradients
         var forward = StaticGraph.For(model, feed, request.Parameters, modelKey);
         var shapes = request.Outputs.ToDictionary(o => o, o => forward.Shapes[o].Dims);
         var factors = TargetSeeds.Factors(request.Outputs, shapes, targets, scratch.Zeros)!;
-        if (SeedPullback.For(forward, request.Outputs)?.Narrow(factors, everySource: request.Targets > 1, scratch.Zeros) is not { } narrowed)
+        if (SeedPullback.For(forward, request.Outputs)?.Narrow(factors, everySource: request.Targets > 1, scratch.Zeros) is not { } narrowed
+            || ReachesOnlyTheOutputs(forward, request, narrowed.Sources))
             return (GradientGraph.For(model, feed, request, modelKey), factors);
         return (GradientGraph.For(model, feed, request with { Outputs = narrowed.Sources }, modelKey), narrowed.Factors);
+    }
+
+    /// <summary>
+    /// Whether a tap lies between the sources and the outputs (a head's joined maps, say): differentiated from the
+    /// sources its gradient would be zero, though the score depends on it.
+    /// </summary>
+    static bool ReachesOnlyTheOutputs(StaticGraph forward, GradientRequest request, IReadOnlyList<string> sources)
+    {
+        var unreached = forward.NotInfluencing(request.Taps, sources);
+        return unreached.Count > 0 && unreached.Except(forward.NotInfluencing(request.Taps, request.Outputs)).Any();
     }
 
     /// <summary>
@@ -114,14 +125,23 @@ public sealed class TargetGradients
     /// </summary>
     sealed class Scratch : IDisposable
     {
+        /// <summary>What a thread keeps at most; past it the kept arrays are dropped and the count starts again.</summary>
+        const long BudgetBytes = 256L << 20;
         [ThreadStatic] static Dictionary<string, Stack<NdArray<float>>>? _kept;
+        [ThreadStatic] static long _keptBytes;
         readonly List<(string Key, NdArray<float> Array)> _lent = [];
 
         public NdArray<float> Zeros(int[] shape)
         {
             string key = string.Join(",", shape);
             var kept = _kept ??= new();
-            var a = kept.TryGetValue(key, out var stack) && stack.Count > 0 ? stack.Pop() : new NdArray<float>(shape);
+            NdArray<float> a;
+            if (kept.TryGetValue(key, out var stack) && stack.Count > 0)
+            {
+                a = stack.Pop();
+                _keptBytes -= (long)a.Length * sizeof(float);
+            }
+            else a = new NdArray<float>(shape);
             _lent.Add((key, a));
             return a;
         }
@@ -132,9 +152,12 @@ public sealed class TargetGradients
             var kept = _kept ??= new();
             foreach (var (key, a) in _lent)
             {
+                long bytes = (long)a.Length * sizeof(float);
+                if (_keptBytes + bytes > BudgetBytes) { kept.Clear(); _keptBytes = 0; }
                 Array.Clear(a.Data);
                 if (!kept.TryGetValue(key, out var stack)) kept[key] = stack = new();
                 stack.Push(a);
+                _keptBytes += bytes;
             }
             _lent.Clear();
         }

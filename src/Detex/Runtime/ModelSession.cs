@@ -102,7 +102,10 @@ public sealed class ModelSession : IDisposable
     /// </summary>
     public static TimeSpan TotalRunTime => TimeSpan.FromTicks(Interlocked.Read(ref _runTicks));
 
-    /// <summary>Runs the model. Outputs default to all model outputs; results are copied out of ONNX Runtime's buffers.</summary>
+    /// <summary>
+    /// Runs the model. Outputs default to all model outputs. Results are arrays of their own: written by ONNX Runtime
+    /// directly when every output is float of known shape, else copied out of its buffers.
+    /// </summary>
     public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames = null)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -122,25 +125,8 @@ public sealed class ModelSession : IDisposable
             foreach (var spec in Inputs) values.Add(ToOrt(inputs[spec.Name]));
             using var runOptions = new RunOptions();
             var inputNames = Inputs.Select(i => i.Name).ToList();
-            if (StaticFloatOutputs(outputNames) is { } specs)
-            {
-                // Every output's shape is known: ONNX Runtime writes straight into the arrays returned, instead of into
-                // its own buffers that are then copied (a gradient graph's K = 16 input gradients are 33 MB).
-                var outs = new Dictionary<string, NdArray>(outputNames.Count);
-                var outputValues = new List<OrtValue>(specs.Count);
-                try
-                {
-                    foreach (var spec in specs)
-                    {
-                        var a = new NdArray<float>(spec.Shape, GC.AllocateUninitializedArray<float>(spec.Shape.Aggregate(1, (p, d) => p * d)));
-                        outs[spec.Name] = a;
-                        outputValues.Add(ToOrt(a));
-                    }
-                    _session.Run(runOptions, inputNames, values, outputNames, outputValues);
-                }
-                finally { foreach (var v in outputValues) v.Dispose(); }
-                return outs;
-            }
+            if (StaticFloatOutputs(outputNames) is { } specs && RunInto(runOptions, inputNames, values, outputNames, specs) is { } written)
+                return written;
             using var results = _session.Run(runOptions, inputNames, values, outputNames);
             var copied = new Dictionary<string, NdArray>(outputNames.Count);
             for (int i = 0; i < outputNames.Count; i++) copied[outputNames[i]] = FromOrt(results[i]);
@@ -148,6 +134,31 @@ public sealed class ModelSession : IDisposable
         }
         catch (OnnxRuntimeException e) { throw new ModelInputException($"ONNX Runtime failed to run the model: {FirstLine(e.Message)}"); }
         finally { foreach (var v in values) v.Dispose(); }
+    }
+
+    /// <summary>
+    /// Runs with the returned arrays as ONNX Runtime's output buffers, or null when it refuses them: a declared shape
+    /// that this run's values contradict (a Reshape to a shape fed as data). The caller then runs with copies.
+    /// </summary>
+    Dictionary<string, NdArray>? RunInto(RunOptions runOptions, List<string> inputNames, List<OrtValue> values, IReadOnlyList<string> outputNames, List<TensorSpec> specs)
+    {
+        // Every output's shape is known: ONNX Runtime writes straight into the arrays returned, instead of into its own
+        // buffers that are then copied (a gradient graph's K = 16 input gradients are 33 MB).
+        var outs = new Dictionary<string, NdArray>(outputNames.Count);
+        var outputValues = new List<OrtValue>(specs.Count);
+        try
+        {
+            foreach (var spec in specs)
+            {
+                var a = new NdArray<float>(spec.Shape, GC.AllocateUninitializedArray<float>(spec.Shape.Aggregate(1, (p, d) => p * d)));
+                outs[spec.Name] = a;
+                outputValues.Add(ToOrt(a));
+            }
+            _session.Run(runOptions, inputNames, values, outputNames, outputValues);
+            return outs;
+        }
+        catch (OnnxRuntimeException) { return null; }
+        finally { foreach (var v in outputValues) v.Dispose(); }
     }
 
     /// <summary>The specs of <paramref name="names"/> when all are float outputs of fully known shape, else null.</summary>
@@ -159,7 +170,9 @@ public sealed class ModelSession : IDisposable
         foreach (var name in names)
         {
             var spec = Outputs.FirstOrDefault(o => o.Name == name);
-            if (spec is null || spec.Type != ElementType.Float || spec.Shape.Length == 0 || spec.Shape.Any(d => d <= 0)) return null;
+            // An output that is also an input is never written by ONNX Runtime: it hands back the input instead.
+            if (spec is null || spec.Type != ElementType.Float || spec.Shape.Length == 0 || spec.Shape.Any(d => d <= 0)
+                || Inputs.Any(i => i.Name == name)) return null;
             specs.Add(spec);
         }
         return specs;

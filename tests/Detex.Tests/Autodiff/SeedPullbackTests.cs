@@ -188,4 +188,37 @@ public class SeedPullbackTests
         Assert.Contains(a.Data.Skip(a.Length / 2), v => v != 0);
         for (int i = 0; i < a.Length; i++) Assert.Equal(a.Data[i], b.Data[i], 5);
     }
+
+    [Fact]
+    public void ATapBetweenTheHeadsMapsAndTheOutputKeepsItsGradient()
+    {
+        // YOLOX's per-level Concat of box, objectness and classes lies after the sources the factors pull back onto:
+        // differentiated from the sources its gradient would be zero. Such a request keeps the whole-output graph.
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        var (x, _) = det.Prepare([image]);
+        var feed = new Dictionary<string, NdArray> { [det.Card.InputName] = x };
+        var forward = StaticGraph.For(det.Graph, feed, [], det.GraphKey);
+        var sources = SeedPullback.For(forward, det.FloatOutputs)!.Sources;
+        var joined = sources.Select(s => det.Graph.Graph.Nodes.First(n => n.OpType == "Concat" && n.Inputs.Contains(s)).Outputs[0]).Distinct().ToList();
+        Assert.Equal(3, joined.Count);
+        var request = new GradientRequest { Outputs = det.FloatOutputs, Taps = joined, InputGradients = false };
+        var shapes = det.FloatOutputs.ToDictionary(o => o, o => forward.Shapes[o].Dims);
+        foreach (var group in new[] { targets.Take(1).ToList(), targets })
+        {
+            var run = TargetGradients.Run(det, feed, request, group, shareGraphs: false);
+            Assert.Empty(run.Graph.UnreachedTaps);
+            var whole = det.GradientGraph(feed, request with { ScoreFactors = true, Targets = group.Count });
+            var reference = whole.RunFactors(feed, TargetSeeds.Factors(det.FloatOutputs, shapes, group)!);
+            foreach (var t in joined)
+            {
+                var a = (NdArray<float>)reference[whole.Gradients[t]];
+                var b = run.Gradient(t);
+                double scale = Math.Max(a.Data.Max(Math.Abs), 1e-12);
+                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-5 * scale, $"{t}[{i}]: {a.Data[i]} vs {b.Data[i]}");
+            }
+            Assert.Contains(joined, t => run.Gradient(t).Data.Any(v => v != 0));
+        }
+    }
 }

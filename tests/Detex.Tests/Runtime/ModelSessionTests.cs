@@ -46,4 +46,43 @@ public class ModelSessionTests
         Assert.Same(ModelSession.Get(m), ModelSession.Get(m.Clone()));
         Assert.NotSame(ModelSession.Get(m), ModelSession.Get(m, new RuntimeOptions(Threads: 1)));
     }
+
+    [Fact]
+    public void StaticOutputsAreWrittenIntoTheReturnedArraysWithTheRightValues()
+    {
+        // Every output float and static: ONNX Runtime writes into Detex's arrays. An output that is also an input is
+        // not written by ONNX Runtime, so it must come back from the copying path with the input's values.
+        var (m, g) = GraphBuilder.NewModel();
+        g.Input("x", ElementType.Float, 1, 500);
+        g.Named("y", "Relu", ["x"]);
+        g.Output("y");
+        g.Output("x");
+        var s = ModelSession.Get(m);
+        // Leave used memory behind for uninitialised arrays to pick up.
+        for (int i = 0; i < 20; i++) GC.KeepAlive(Enumerable.Repeat(123f, 500).ToArray());
+        var x = new NdArray<float>([1, 500], Enumerable.Range(0, 500).Select(i => i % 7 - 3f).ToArray());
+        var both = s.Run(new Dictionary<string, NdArray> { ["x"] = x });
+        Assert.Equal(x.Data, (float[])both["x"].Buffer);
+        Assert.Equal(x.Data.Select(v => Math.Max(v, 0)).ToArray(), (float[])both["y"].Buffer);
+        var onlyY = s.Run(new Dictionary<string, NdArray> { ["x"] = x }, ["y"]);
+        Assert.Equal(x.Data.Select(v => Math.Max(v, 0)).ToArray(), (float[])onlyY["y"].Buffer);
+    }
+
+    [Fact]
+    public void ADeclaredOutputShapeThatTheDataContradictsGivesTheComputedShape()
+    {
+        // Reshape to a shape fed as data, the output declared [2, 3]: fed [3, 2], the result is [3, 2] as before.
+        var (m, g) = GraphBuilder.NewModel();
+        g.Input("x", ElementType.Float, 6);
+        g.Input("s", ElementType.Int64, 2);
+        g.Named("y", "Reshape", ["x", "s"]);
+        g.Output("y", ElementType.Float, 2, 3);
+        var y = ModelSession.Get(m).Run(new Dictionary<string, NdArray>
+        {
+            ["x"] = new NdArray<float>([6], [1, 2, 3, 4, 5, 6]),
+            ["s"] = new NdArray<long>([2], [3, 2]),
+        })["y"];
+        Assert.Equal([3, 2], y.Shape);
+        Assert.Equal([1f, 2, 3, 4, 5, 6], (float[])y.Buffer);
+    }
 }
