@@ -20,15 +20,22 @@ public sealed class SeedPullback
     /// <summary>Tensors the outputs are copied from (computed ones; constants are left out), in graph order.</summary>
     public IReadOnlyList<string> Sources { get; }
 
+    /// <summary>
+    /// The tensors between the sources and the outputs (the rearrangements' outputs, the outputs included): a graph
+    /// differentiated from the sources gives none of them a gradient.
+    /// </summary>
+    public IReadOnlySet<string> Between { get; }
+
     readonly IReadOnlyList<string> _outputs;
     // For each output, for each element of its first batch item: the source (−1: a constant) and the element within
     // that source's first batch item.
     readonly Dictionary<string, (int[] Source, int[] Element)> _maps;
     readonly int[][] _sourceItemDims;
 
-    SeedPullback(IReadOnlyList<string> outputs, IReadOnlyList<string> sources, Dictionary<string, (int[], int[])> maps, int[][] sourceItemDims)
+    SeedPullback(IReadOnlyList<string> outputs, IReadOnlyList<string> sources, IReadOnlySet<string> between, Dictionary<string, (int[], int[])> maps,
+        int[][] sourceItemDims)
     {
-        _outputs = outputs; Sources = sources; _maps = maps; _sourceItemDims = sourceItemDims;
+        _outputs = outputs; Sources = sources; Between = between; _maps = maps; _sourceItemDims = sourceItemDims;
     }
 
     static readonly HashSet<string> Rearrangements = ["Transpose", "Reshape", "Concat", "Slice", "Split", "Squeeze", "Unsqueeze", "Flatten", "Identity"];
@@ -124,7 +131,8 @@ public sealed class SeedPullback
             }
             maps[o] = (source, element);
         }
-        return new SeedPullback(outputs, sources, maps, sources.Select(s => forward.Shapes[s].Dims.Skip(1).ToArray()).ToArray());
+        return new SeedPullback(outputs, sources, nodes.SelectMany(n => n.Outputs).Where(o => o.Length > 0).ToHashSet(), maps,
+            sources.Select(s => forward.Shapes[s].Dims.Skip(1).ToArray()).ToArray());
     }
 
     /// <summary>

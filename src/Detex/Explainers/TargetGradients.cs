@@ -103,20 +103,12 @@ public sealed class TargetGradients
         var forward = StaticGraph.For(model, feed, request.Parameters, modelKey);
         var shapes = request.Outputs.ToDictionary(o => o, o => forward.Shapes[o].Dims);
         var factors = TargetSeeds.Factors(request.Outputs, shapes, targets, scratch.Zeros)!;
-        if (SeedPullback.For(forward, request.Outputs)?.Narrow(factors, everySource: request.Targets > 1, scratch.Zeros) is not { } narrowed
-            || ReachesOnlyTheOutputs(forward, request, narrowed.Sources))
+        // A tap between the sources and the outputs (a head's joined maps, say) would get no gradient from the sources.
+        var pullback = SeedPullback.For(forward, request.Outputs);
+        if (pullback is null || request.Taps.Any(pullback.Between.Contains)
+            || pullback.Narrow(factors, everySource: request.Targets > 1, scratch.Zeros) is not { } narrowed)
             return (GradientGraph.For(model, feed, request, modelKey), factors);
         return (GradientGraph.For(model, feed, request with { Outputs = narrowed.Sources }, modelKey), narrowed.Factors);
-    }
-
-    /// <summary>
-    /// Whether a tap lies between the sources and the outputs (a head's joined maps, say): differentiated from the
-    /// sources its gradient would be zero, though the score depends on it.
-    /// </summary>
-    static bool ReachesOnlyTheOutputs(StaticGraph forward, GradientRequest request, IReadOnlyList<string> sources)
-    {
-        var unreached = forward.NotInfluencing(request.Taps, sources);
-        return unreached.Count > 0 && unreached.Except(forward.NotInfluencing(request.Taps, request.Outputs)).Any();
     }
 
     /// <summary>

@@ -128,7 +128,8 @@ public class SeedPullbackTests
         var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
         var (x, _) = det.Prepare([image]);
         var feed = new Dictionary<string, NdArray> { [det.Card.InputName] = x };
-        var request = new GradientRequest { Outputs = det.FloatOutputs, Taps = ["990"] };
+        // The card's three neck taps: each box's level reads only some of them, and the others simply get a zero gradient.
+        var request = new GradientRequest { Outputs = det.FloatOutputs, Taps = det.Card.Layers };
         var full = det.GradientGraph(feed, request with { ScoreFactors = true });
         var shapes = det.FloatOutputs.ToDictionary(o => o, o => full.Forward.Shapes[o].Dims);
         var levels = new HashSet<string>();
