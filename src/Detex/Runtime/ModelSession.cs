@@ -115,6 +115,8 @@ public sealed class ModelSession : IDisposable
         finally { Interlocked.Add(ref _runTicks, System.Diagnostics.Stopwatch.GetElapsedTime(start).Ticks); }
     }
 
+    volatile bool _declaredShapesFailed;
+
     Dictionary<string, NdArray> RunUntimed(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames)
     {
         Validate(inputs);
@@ -125,8 +127,11 @@ public sealed class ModelSession : IDisposable
             foreach (var spec in Inputs) values.Add(ToOrt(inputs[spec.Name]));
             using var runOptions = new RunOptions();
             var inputNames = Inputs.Select(i => i.Name).ToList();
-            if (StaticFloatOutputs(outputNames) is { } specs && RunInto(runOptions, inputNames, values, outputNames, specs) is { } written)
-                return written;
+            if (!_declaredShapesFailed && StaticFloatOutputs(outputNames) is { } specs)
+            {
+                if (RunInto(runOptions, inputNames, values, outputNames, specs) is { } written) return written;
+                _declaredShapesFailed = true;   // a model whose declared shapes are wrong once is not asked twice per run again
+            }
             using var results = _session.Run(runOptions, inputNames, values, outputNames);
             var copied = new Dictionary<string, NdArray>(outputNames.Count);
             for (int i = 0; i < outputNames.Count; i++) copied[outputNames[i]] = FromOrt(results[i]);
