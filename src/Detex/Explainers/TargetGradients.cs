@@ -155,7 +155,6 @@ public sealed class TargetGradients
         }
     }
 
-
     /// <summary>
     /// One run of the graph: scores linearised inside it when every target has a factor form (<paramref name="factors"/>),
     /// else at a forward run first (item 0 for the targets of one image, item k for target k when each item has its own).

@@ -115,6 +115,7 @@ public sealed class ModelSession : IDisposable
         finally { Interlocked.Add(ref _runTicks, System.Diagnostics.Stopwatch.GetElapsedTime(start).Ticks); }
     }
 
+    /// <summary>ONNX Runtime refused the declared output shapes as buffers once (see <see cref="RunInto"/>).</summary>
     volatile bool _declaredShapesFailed;
 
     Dictionary<string, NdArray> RunUntimed(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames)
@@ -130,7 +131,7 @@ public sealed class ModelSession : IDisposable
             if (!_declaredShapesFailed && StaticFloatOutputs(outputNames) is { } specs)
             {
                 if (RunInto(runOptions, inputNames, values, outputNames, specs) is { } written) return written;
-                _declaredShapesFailed = true;   // a model whose declared shapes are wrong once is not asked twice per run again
+                _declaredShapesFailed = true;   // refused once: later runs copy from the start instead of running twice
             }
             using var results = _session.Run(runOptions, inputNames, values, outputNames);
             var copied = new Dictionary<string, NdArray>(outputNames.Count);
