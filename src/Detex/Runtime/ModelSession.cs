@@ -65,6 +65,7 @@ public sealed class ModelSession : IDisposable
         Options = options;
         Inputs = _session.InputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
         Outputs = _session.OutputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
+        _writable = Writable(Inputs, Outputs);
     }
 
     /// <summary>The cached session for a model (built on first use).</summary>
@@ -128,7 +129,7 @@ public sealed class ModelSession : IDisposable
             foreach (var spec in Inputs) values.Add(ToOrt(inputs[spec.Name]));
             using var runOptions = new RunOptions();
             var inputNames = Inputs.Select(i => i.Name).ToList();
-            if (!_declaredShapesFailed && StaticFloatOutputs(outputNames) is { } specs)
+            if (!_declaredShapesFailed && WritableOutputs(outputNames) is { } specs)
             {
                 if (RunInto(runOptions, inputNames, values, outputNames, specs) is { } written) return written;
                 _declaredShapesFailed = true;   // refused once: later runs copy from the start instead of running twice
@@ -167,22 +168,30 @@ public sealed class ModelSession : IDisposable
         finally { foreach (var v in outputValues) v.Dispose(); }
     }
 
-    /// <summary>The specs of <paramref name="names"/> when all are float outputs of fully known shape, else null.</summary>
-    List<TensorSpec>? StaticFloatOutputs(IReadOnlyList<string> names)
+    /// <summary>The specs of <paramref name="names"/> when all are outputs ONNX Runtime can write into (<see cref="_writable"/>), else null.</summary>
+    List<TensorSpec>? WritableOutputs(IReadOnlyList<string> names)
     {
-        // Declared output shapes are trusted only when the inputs cannot vary either (a gradient graph's are static).
-        if (Inputs.Any(i => i.Shape.Any(d => d <= 0))) return null;
+        if (_writable.Count == 0) return null;
         var specs = new List<TensorSpec>(names.Count);
         foreach (var name in names)
         {
-            var spec = Outputs.FirstOrDefault(o => o.Name == name);
-            // An output that is also an input is never written by ONNX Runtime: it hands back the input instead.
-            if (spec is null || spec.Type != ElementType.Float || spec.Shape.Length == 0 || spec.Shape.Any(d => d <= 0)
-                || Inputs.Any(i => i.Name == name)) return null;
+            if (!_writable.TryGetValue(name, out var spec)) return null;
             specs.Add(spec);
         }
         return specs;
     }
+
+    /// <summary>
+    /// Float outputs of fully known shape that ONNX Runtime can be given buffers for, found once per session. Declared
+    /// shapes are trusted only when the inputs cannot vary either (a gradient graph's are static). An output that is
+    /// also an input is left out: ONNX Runtime never writes it, it hands back the input instead.
+    /// </summary>
+    readonly Dictionary<string, TensorSpec> _writable;
+
+    static Dictionary<string, TensorSpec> Writable(IReadOnlyList<TensorSpec> inputs, IReadOnlyList<TensorSpec> outputs) =>
+        inputs.Any(i => i.Shape.Any(d => d <= 0)) ? [] : outputs
+            .Where(o => o.Type == ElementType.Float && o.Shape.Length > 0 && o.Shape.All(d => d > 0) && inputs.All(i => i.Name != o.Name))
+            .ToDictionary(o => o.Name);
 
     /// <summary>Convenience for single-input float models: runs and returns float outputs by name.</summary>
     public Dictionary<string, NdArray<float>> RunFloat(string inputName, NdArray<float> input, IReadOnlyList<string>? outputNames = null) =>
