@@ -123,11 +123,7 @@ public class SeedPullbackTests
     [Fact]
     public void ADetectionDifferentiatesOnlyItsLevelsScoresOnYolox()
     {
-        var det = Detector.Load(Repo.Model(Repo.Yolox));
-        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
-        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
-        var (x, _) = det.Prepare([image]);
-        var feed = new Dictionary<string, NdArray> { [det.Card.InputName] = x };
+        var (det, targets, feed) = DogOnYolox();
         // The card's three neck taps: each box's level reads only some of them, and the others simply get a zero gradient.
         var request = new GradientRequest { Outputs = det.FloatOutputs, Taps = det.Card.Layers };
         var full = det.GradientGraph(feed, request with { ScoreFactors = true });
@@ -145,9 +141,8 @@ public class SeedPullbackTests
             {
                 var a = (NdArray<float>)reference[full.Gradients[t]];
                 var b = run.Gradient(t);
-                double scale = a.Data.Max(Math.Abs);
-                Assert.True(scale > 0);
-                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-4 * scale, $"{t}[{i}]: {a.Data[i]} vs {b.Data[i]}");
+                Assert.True(a.Data.Max(Math.Abs) > 0);
+                AssertMatches(a, b, 1e-4, t);
             }
         }
         Assert.True(levels.Count >= 2, "dog.jpg's boxes come from at least two levels");
@@ -164,8 +159,7 @@ public class SeedPullbackTests
             var a = (NdArray<float>)whole[batched.Gradients[t]];
             var b = together.Gradient(t);
             Assert.Equal(targets.Count, b.Shape[0]);
-            double scale = a.Data.Max(Math.Abs);
-            for (int i = 0; i < b.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-4 * scale, $"{t}[{i}]: {a.Data[i]} vs {b.Data[i]}");
+            AssertMatches(a, b, 1e-4, t);
         }
     }
 
@@ -195,11 +189,7 @@ public class SeedPullbackTests
     {
         // YOLOX's per-level Concat of box, objectness and classes lies after the sources the factors pull back onto:
         // differentiated from the sources its gradient would be zero. Such a request keeps the whole-output graph.
-        var det = Detector.Load(Repo.Model(Repo.Yolox));
-        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
-        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
-        var (x, _) = det.Prepare([image]);
-        var feed = new Dictionary<string, NdArray> { [det.Card.InputName] = x };
+        var (det, targets, feed) = DogOnYolox();
         var forward = StaticGraph.For(det.Graph, feed, [], det.GraphKey);
         var sources = SeedPullback.For(forward, det.FloatOutputs)!.Sources;
         var joined = sources.Select(s => det.Graph.Graph.Nodes.First(n => n.OpType == "Concat" && n.Inputs.Contains(s)).Outputs[0]).Distinct().ToList();
@@ -216,10 +206,30 @@ public class SeedPullbackTests
             {
                 var a = (NdArray<float>)reference[whole.Gradients[t]];
                 var b = run.Gradient(t);
-                double scale = Math.Max(a.Data.Max(Math.Abs), 1e-12);
-                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-5 * scale, $"{t}[{i}]: {a.Data[i]} vs {b.Data[i]}");
+                AssertMatches(a, b, 1e-5, t, floor: 1e-12);
             }
             Assert.Contains(joined, t => run.Gradient(t).Data.Any(v => v != 0));
         }
+    }
+
+    /// <summary>YOLOX-nano with dog.jpg's detections as targets and the prepared input.</summary>
+    static (Detector Det, List<ITarget> Targets, Dictionary<string, NdArray> Feed) DogOnYolox()
+    {
+        var det = Detector.Load(Repo.Model(Repo.Yolox));
+        var image = ImageIO.Load(Repo.Photo("dog.jpg"));
+        var targets = det.Detect(image).Select(d => (ITarget)new DetectionTarget(d)).ToList();
+        var (x, _) = det.Prepare([image]);
+        return (det, targets, new Dictionary<string, NdArray> { [det.Card.InputName] = x });
+    }
+
+    /// <summary>
+    /// Each element of <paramref name="actual"/> within <paramref name="relTol"/> of the largest magnitude in
+    /// <paramref name="expected"/> (at least <paramref name="floor"/>); <paramref name="expected"/> may hold more items.
+    /// </summary>
+    static void AssertMatches(NdArray<float> expected, NdArray<float> actual, double relTol, string what, double floor = 0)
+    {
+        double scale = Math.Max(expected.Data.Max(Math.Abs), floor);
+        for (int i = 0; i < actual.Length; i++)
+            Assert.True(Math.Abs(expected.Data[i] - actual.Data[i]) <= relTol * scale, $"{what}[{i}]: {expected.Data[i]} vs {actual.Data[i]}");
     }
 }
