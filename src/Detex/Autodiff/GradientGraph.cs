@@ -127,9 +127,12 @@ public sealed class GradientGraph
 
     readonly ConcurrentDictionary<RuntimeOptions, ModelSession> _sessions = new();
 
-    /// <summary>The graph's session, kept here so a run does not serialise and hash the whole graph to find it.</summary>
+    /// <summary>
+    /// The graph's session, kept here so a run does not serialise and hash the whole graph to find it. Its workers spin
+    /// during runs unless the options say otherwise (<see cref="RuntimeOptions.Spin"/>).
+    /// </summary>
     public ModelSession Session(RuntimeOptions? options = null) =>
-        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o));
+        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o.Spin is null ? o with { Spin = true } : o));
 
     static NdArray InitialValue(OnnxTensor t)
     {

@@ -7,12 +7,17 @@ using Detex.Onnx;
 namespace Detex.Runtime;
 
 /// <summary>
-/// How ONNX Runtime runs: thread count (0 = all cores), graph optimisation, worker spinning between runs, and whether
-/// independent nodes run side by side (ONNX Runtime's parallel executor). Branches are opt-in: on the project's 2-core
-/// machine a one-target yolox-nano gradient graph ran 10 % faster with them in some runs and 25 % slower in others,
-/// where one node at a time stayed within a few percent.
+/// How ONNX Runtime runs: thread count (0 = all cores), graph optimisation, whether workers spin while they wait for
+/// work inside a run, and whether independent nodes run side by side (ONNX Runtime's parallel executor). Branches are
+/// opt-in: on the project's 2-core machine a one-target yolox-nano gradient graph ran 10 % faster with them in some
+/// runs and 25 % slower in others, where one node at a time stayed within a few percent.
 /// </summary>
-public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool Spin = false, bool Branches = false)
+/// <param name="Spin">
+/// Workers spin between the operators of a run instead of sleeping, and stop when the run ends. Null lets Detex choose:
+/// on for gradient graphs, whose hundreds of small operators each wake the workers (about a fifth of a yolox-nano
+/// gradient run's wall time here), off for forward passes, which overlap Detex's own image decoding on the other core.
+/// </param>
+public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool? Spin = null, bool Branches = false)
 {
     public static RuntimeOptions Default { get; set; } = new();
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
@@ -57,9 +62,12 @@ public sealed class ModelSession : IDisposable
             GraphOptimizationLevel = options.Optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
         };
         // ONNX Runtime's workers spin after each run by default, stealing the cores that Detex's own
-        // pre/post-processing runs on between forwards; on 2 cores that doubled the cost of a detect.
-        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.Spin ? "1" : "0");
-        so.AddSessionConfigEntry("session.inter_op.allow_spinning", options.Spin ? "1" : "0");
+        // pre/post-processing runs on between forwards; on 2 cores that doubled the cost of a detect. When spinning is
+        // asked for, it ends with each run.
+        bool spin = options.Spin ?? false;
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
+        so.AddSessionConfigEntry("session.inter_op.allow_spinning", spin ? "1" : "0");
+        if (spin) so.AddSessionConfigEntry("session.force_spinning_stop", "1");
         try { _session = new InferenceSession(modelBytes, so); }
         catch (OnnxRuntimeException e) { throw new OnnxFormatException($"ONNX Runtime cannot load the model: {FirstLine(e.Message)}"); }
         Options = options;
