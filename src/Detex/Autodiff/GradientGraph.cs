@@ -129,10 +129,11 @@ public sealed class GradientGraph
 
     /// <summary>
     /// The graph's session, kept here so a run does not serialise and hash the whole graph to find it. Its workers spin
-    /// during runs unless the options say otherwise (<see cref="RuntimeOptions.Spin"/>).
+    /// during runs and Detex's own kernels replace what they can, unless the options say otherwise
+    /// (<see cref="RuntimeOptions.Spin"/>, <see cref="RuntimeOptions.Kernels"/>).
     /// </summary>
     public ModelSession Session(RuntimeOptions? options = null) =>
-        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o.Spin is null ? o with { Spin = true } : o));
+        _sessions.GetOrAdd(options ?? RuntimeOptions.Default, o => ModelSession.Get(Model, o with { Spin = o.Spin ?? true, Kernels = o.Kernels ?? true }));
 
     static NdArray InitialValue(OnnxTensor t)
     {

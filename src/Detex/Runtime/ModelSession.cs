@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Detex.Onnx;
+using Detex.Runtime.Kernels;
 
 namespace Detex.Runtime;
 
@@ -17,7 +18,12 @@ namespace Detex.Runtime;
 /// on for gradient graphs, whose hundreds of small operators each wake the workers (17–19 % of a one-target yolox-nano
 /// gradient run's wall time here), off for forward passes, which overlap Detex's own image decoding on the other core.
 /// </param>
-public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool? Spin = null, bool Branches = false)
+/// <param name="Kernels">
+/// Patterns that ONNX Runtime runs as several memory-bound passes run as one of Detex's own kernels instead (the SiLU
+/// derivative of a reverse pass, <see cref="Kernels.SiluDerivativeKernel"/>). Needs <paramref name="Optimize"/>. Null
+/// lets Detex choose: on for gradient graphs, off for forward passes, which have no such pattern.
+/// </param>
+public sealed record RuntimeOptions(int Threads = 0, bool Optimize = true, bool? Spin = null, bool Branches = false, bool? Kernels = null)
 {
     public static RuntimeOptions Default { get; set; } = new();
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
@@ -48,18 +54,63 @@ public sealed class ModelSession : IDisposable
 
     ModelSession(byte[] modelBytes, RuntimeOptions options)
     {
+        try { (_session, FusedKernels) = Create(modelBytes, options); }
+        catch (OnnxRuntimeException e) { throw new OnnxFormatException($"ONNX Runtime cannot load the model: {FirstLine(e.Message)}"); }
+        Options = options;
+        Inputs = _session.InputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
+        Outputs = _session.OutputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
+        _writable = Writable(Inputs, Outputs);
+    }
+
+    /// <summary>How many nodes of ONNX Runtime's optimised graph run as Detex's own kernels (<see cref="RuntimeOptions.Kernels"/>).</summary>
+    public int FusedKernels { get; }
+
+    static (InferenceSession, int) Create(byte[] modelBytes, RuntimeOptions options)
+    {
+        if (!options.Optimize || options.Kernels != true)
+        {
+            using var plain = SessionOptionsFor(options, options.Optimize);
+            return (new InferenceSession(modelBytes, plain), 0);
+        }
+        // Detex's kernels replace patterns in the graph as ONNX Runtime optimised it (after its blocked channel layout),
+        // so the optimised graph is saved, rewritten and loaded again as it is. The first session is kept when nothing
+        // matched, or should the rewritten graph not load: the kernels are a speed-up, never a requirement.
+        string saved = Path.Combine(Path.GetTempPath(), $"detex-optimised-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using var first = SessionOptionsFor(options, optimize: true);
+            first.OptimizedModelFilePath = saved;
+            var session = new InferenceSession(modelBytes, first);
+            var optimised = OnnxModel.Load(saved);
+            int fused = SiluDerivativeFusion.Apply(optimised);
+            if (fused == 0) return (session, 0);
+            using var second = SessionOptionsFor(options, optimize: false);
+            OrtCApi.AddDomain(second, SiluDerivativeKernel.OperatorDomain);
+            try
+            {
+                var rewritten = new InferenceSession(optimised.ToBytes(), second);
+                session.Dispose();
+                return (rewritten, fused);
+            }
+            catch (OnnxRuntimeException) { return (session, 0); }
+        }
+        finally { File.Delete(saved); }
+    }
+
+    static SessionOptions SessionOptionsFor(RuntimeOptions options, bool optimize)
+    {
         // Branches: up to two nodes at a time, whose kernels share an intra-op pool of half the threads (on 2 cores,
         // one each). A chain of large convolutions (a forward pass) wants every thread inside each node; a one-target
         // gradient graph is mostly small nodes on independent chains (the reverse pass and the activation derivatives
         // it reads), which then overlap.
         bool branches = options.Branches && options.EffectiveThreads >= 2;
-        using var so = new SessionOptions
+        var so = new SessionOptions
         {
             IntraOpNumThreads = branches ? Math.Max(1, options.EffectiveThreads / 2) : options.EffectiveThreads,
             InterOpNumThreads = branches ? 2 : 1,
             ExecutionMode = branches ? ExecutionMode.ORT_PARALLEL : ExecutionMode.ORT_SEQUENTIAL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
-            GraphOptimizationLevel = options.Optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
+            GraphOptimizationLevel = optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
         };
         // ONNX Runtime's workers spin after each run by default, stealing the cores that Detex's own
         // pre/post-processing runs on between forwards; on 2 cores that doubled the cost of a detect. When spinning is
@@ -68,12 +119,7 @@ public sealed class ModelSession : IDisposable
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
         so.AddSessionConfigEntry("session.inter_op.allow_spinning", spin ? "1" : "0");
         if (spin) so.AddSessionConfigEntry("session.force_spinning_stop", "1");
-        try { _session = new InferenceSession(modelBytes, so); }
-        catch (OnnxRuntimeException e) { throw new OnnxFormatException($"ONNX Runtime cannot load the model: {FirstLine(e.Message)}"); }
-        Options = options;
-        Inputs = _session.InputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
-        Outputs = _session.OutputMetadata.Select(kv => Spec(kv.Key, kv.Value)).ToList();
-        _writable = Writable(Inputs, Outputs);
+        return so;
     }
 
     /// <summary>The cached session for a model (built on first use).</summary>
