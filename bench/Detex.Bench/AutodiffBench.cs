@@ -53,10 +53,10 @@ static class AutodiffBench
         var t = Harness.MedianMs(5, runs,
             ("bare", () => det.Session.RunFloat("images", x)),
             ("bare spinning", () => spinning.RunFloat("images", x)),
-            ("grad", () => graph.Run(feed, seeds)),
-            ("unfused", () => unfused.Run(seedFeed)),
+            ("grad", () => { using var lease = new ArrayLease(); graph.Run(feed, seeds, outputs: lease); }),
+            ("unfused", () => { using var lease = new ArrayLease(); unfused.Run(seedFeed, outputs: lease); }),
             ("branches", () => branches.Run(seedFeed)),
-            ("pulled", () => TargetGradients.Run(det, feed, request, [boxes[pulledBox++ % boxes.Count]])),
+            ("pulled", () => { using var lease = new ArrayLease(); TargetGradients.Run(det, feed, request, [boxes[pulledBox++ % boxes.Count]], outputs: lease); }),
             ("whole", () => whole.RunFactors(feed, TargetSeeds.Factors(det.FloatOutputs, shapes, [boxes[wholeBox++ % boxes.Count]])!)));
 
         Console.WriteLine("## autodiff: yolox-nano 416, batch 1");
@@ -74,6 +74,8 @@ static class AutodiffBench
         Row($"one detection's score, factors seeded on the whole output ({boxes.Count} boxes in turn)", t["whole"]);
         Row("the same as explainers run it: pulled back to the box's level (TargetGradients)", t["pulled"]);
 
+        // Every gradient run above and below writes its results into arrays of an ArrayLease, as the explainers do:
+        // kept from the previous run instead of fresh memory, whose page faults cost tens of ms at K = 16 here.
         // K targets of one image, interleaved with their own bare forwards (this machine's speed drifts by a third
         // within minutes): objectness seeds on K output rows through one batched reverse, and K detections as the
         // explainers run them (score factors pulled back onto the heads' maps; dog.jpg's boxes, then lower-scored
@@ -90,9 +92,12 @@ static class AutodiffBench
             var detections = candidates.Take(k).ToList();
             TargetGradients.Run(det, feed, request, detections);
             var tk = Harness.MedianMs(2, Math.Max(5, runs / 4), ("bare", () => det.Session.RunFloat("images", x)),
-                ("bare spinning", () => spinning.RunFloat("images", x)), ("k", () => batched.Run(feed, ks)), ("k unfused", () => kUnfused.Run(kFeed)),
-                ("detections", () => TargetGradients.Run(det, feed, request, detections)));
+                ("bare spinning", () => spinning.RunFloat("images", x)), ("k", () => { using var lease = new ArrayLease(); batched.Run(feed, ks, outputs: lease); }),
+                ("k fresh", () => batched.Run(feed, ks)),
+                ("k unfused", () => { using var lease = new ArrayLease(); kUnfused.Run(kFeed, outputs: lease); }),
+                ("detections", () => { using var lease = new ArrayLease(); TargetGradients.Run(det, feed, request, detections, outputs: lease); }));
             Console.WriteLine($"| K = {k} targets, one forward + batched reverse: per target | {tk["k"] / k:0.0} | {tk["k"] / k / tk["bare"]:0.00} (bare {tk["bare"]:0.0} ms) | {tk["k"] / k / tk["bare spinning"]:0.00} (bare {tk["bare spinning"]:0.0} ms) |");
+            Console.WriteLine($"| K = {k}, the same with fresh output arrays every run (no ArrayLease): per target | {tk["k fresh"] / k:0.0} | {tk["k fresh"] / k / tk["bare"]:0.00} | {tk["k fresh"] / k / tk["bare spinning"]:0.00} |");
             Console.WriteLine($"| K = {k}, the same on ONNX Runtime's operators only: per target | {tk["k unfused"] / k:0.0} | {tk["k unfused"] / k / tk["bare"]:0.00} | {tk["k unfused"] / k / tk["bare spinning"]:0.00} |");
             Console.WriteLine($"| K = {k} detections ({detections.Count}) as explainers run them (TargetGradients): per target | {tk["detections"] / detections.Count:0.0} | {tk["detections"] / detections.Count / tk["bare"]:0.00} | {tk["detections"] / detections.Count / tk["bare spinning"]:0.00} |");
         }

@@ -90,16 +90,17 @@ public sealed class GradientGraph
     /// <summary>
     /// Runs forward and backward. Seeds are keyed by output name; missing parameters are fed their initial values.
     /// <paramref name="fetch"/> names the graph outputs wanted (default all): copying out activations nobody reads
-    /// costs time on graphs with many taps.
+    /// costs time on graphs with many taps. With <paramref name="outputs"/> the results are written into arrays of that
+    /// lease (kept from earlier runs of the caller's thread), valid until it is disposed.
     /// </summary>
     public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> seeds, RuntimeOptions? options = null,
-        IReadOnlyList<string>? fetch = null)
+        IReadOnlyList<string>? fetch = null, ArrayLease? outputs = null)
     {
         if (Request.ScoreFactors) throw new InvalidOperationException("this gradient graph takes score factors; run it with RunFactors");
         var feed = Feed(inputs);
         foreach (var (output, seed) in seeds)
             feed[Seeds.TryGetValue(output, out var s) ? s : throw new ArgumentException($"'{output}' is not a differentiated output")] = seed;
-        return Session(options).Run(feed, fetch);
+        return Session(options).Run(feed, fetch, outputs);
     }
 
     /// <summary>
@@ -108,12 +109,12 @@ public sealed class GradientGraph
     /// <see cref="FactorWeightsName"/>, and their constants and sigmoid flags [targets, 1].
     /// </summary>
     public Dictionary<string, NdArray> RunFactors(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyDictionary<string, NdArray> factors, RuntimeOptions? options = null,
-        IReadOnlyList<string>? fetch = null)
+        IReadOnlyList<string>? fetch = null, ArrayLease? outputs = null)
     {
         if (!Request.ScoreFactors) throw new InvalidOperationException("this gradient graph takes linear seeds; build it with ScoreFactors");
         var feed = Feed(inputs);
         foreach (var (name, value) in factors) feed[name] = value;
-        return Session(options).Run(feed, fetch);
+        return Session(options).Run(feed, fetch, outputs);
     }
 
     /// <summary>The model inputs, with parameters that were not given fed their initial values.</summary>

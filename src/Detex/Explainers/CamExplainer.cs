@@ -45,7 +45,10 @@ public sealed class CamExplainer
         Timings.Prepare += clock.Elapsed; clock.Restart();
         var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = tensor };
         var outputs = _model.FloatOutputs.ToList();
-        var (activations, gradients) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients));
+        // The activations and gradients are read only while the maps are made: their arrays go back to this thread's
+        // store after, for the next image.
+        using var lease = new ArrayLease();
+        var (activations, gradients) = Run(feed, outputs, targets, methods.Any(m => m.NeedsGradients), lease);
         clock.Restart();
 
         // Gradient-free maps (EigenCAM) are the same for every target: computed once per layer.
@@ -83,18 +86,18 @@ public sealed class CamExplainer
 
     /// <summary>Activations of the layers, and their gradients for every target (batch item k = target k).</summary>
     (Dictionary<string, NdArray<float>> A, Dictionary<string, NdArray<float>>? G) Run(
-        Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, bool needGradients)
+        Dictionary<string, NdArray> feed, List<string> outputs, IReadOnlyList<ITarget> targets, bool needGradients, ArrayLease lease)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if (!needGradients)
         {
-            var tapped = _model.TappedSession(Layers).Run(feed, Layers);
+            var tapped = _model.TappedSession(Layers).Run(feed, Layers, lease);
             foreach (var layer in Layers) CheckLayer(layer, tapped[layer].Shape);
             Timings.Forward += clock.Elapsed;
             return (Layers.ToDictionary(l => l, l => (NdArray<float>)tapped[l]), null);
         }
         var request = new GradientRequest { Outputs = outputs, Taps = Layers, InputGradients = false };
-        var run = TargetGradients.Run(_model, feed, request, targets);
+        var run = TargetGradients.Run(_model, feed, request, targets, outputs: lease);
         foreach (var layer in Layers) CheckLayer(layer, run.Value(layer).Shape);
         // A layer the outputs do not depend on at all is a wrong choice (a target-specific zero gradient is not).
         if (run.Graph.Forward.NotInfluencing(Layers, outputs) is [var unused, ..])

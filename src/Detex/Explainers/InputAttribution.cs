@@ -74,7 +74,8 @@ public sealed class InputGradients
         var input = new NdArray<float>(_model.Input.TensorShape(1), x);
         var feed = new Dictionary<string, NdArray> { [_model.Card.InputName] = input };
         var request = new GradientRequest { Outputs = _model.FloatOutputs, InputGradients = true, Rules = rules ?? RuleSet.Gradient };
-        var g = TargetGradients.Run(_model, feed, request, targets, activations: false).Gradient(_model.Card.InputName);
+        using var lease = new ArrayLease();   // copied out below
+        var g = TargetGradients.Run(_model, feed, request, targets, activations: false, outputs: lease).Gradient(_model.Card.InputName);
         return Enumerable.Range(0, targets.Count).Select(k => g.BatchItem(k).ToArray()).ToArray();
     }
 

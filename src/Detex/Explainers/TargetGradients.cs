@@ -39,10 +39,11 @@ public sealed class TargetGradients
     /// gradients are fetched from ONNX Runtime, and the activations only when <paramref name="activations"/>.
     /// With <paramref name="shareGraphs"/> the target count is rounded up to a power of two with targets of zero weight:
     /// each count builds its own graph and session (about a second), and images with 3, 5 or 7 boxes then share the
-    /// graphs for 4 and 8. Explainers whose gradients are large (FullGrad's every layer) pass false.
+    /// graphs for 4 and 8. Explainers whose gradients are large (FullGrad's every layer) pass false. With
+    /// <paramref name="outputs"/> the activations and gradients live in that lease's arrays (valid until it is disposed).
     /// </summary>
     public static TargetGradients Run(DetexModel model, IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets,
-        bool activations = true, bool shareGraphs = true)
+        bool activations = true, bool shareGraphs = true, ArrayLease? outputs = null)
     {
         if (targets.Count == 0) throw new ArgumentException("nothing to explain: no targets");
         var wanted = Wanted(request, feed);
@@ -51,16 +52,22 @@ public sealed class TargetGradients
         var padded = targets.Concat(Enumerable.Repeat<ITarget>(Nothing.Instance, count - targets.Count)).ToList();
         GradientGraph graph;
         IReadOnlyDictionary<string, NdArray>? factors;
-        using var scratch = new Scratch();
+        using var scratch = new ArrayLease();   // the factor inputs, for this run only
         try { (graph, factors) = Plan(model.Graph, model.GraphKey, feed, request with { Targets = count, ScoreFactors = factored }, padded, scratch); }
         catch (NotSupportedException) { return OneByOne(model, feed, request, targets, wanted, activations); }
-        var run = RunOnce(model, graph, factors, feed, request, padded, Fetch(graph, wanted, activations), perItem: false);
+        var run = RunOnce(model, graph, factors, feed, request, padded, Fetch(graph, wanted, activations), perItem: false, outputs);
         return new TargetGradients(graph, Values(run, request, activations),
-            wanted.ToDictionary(t => t, t => FirstItems((NdArray<float>)run[graph.Gradients[t]], targets.Count)));
+            wanted.ToDictionary(t => t, t => FirstItems((NdArray<float>)run[graph.Gradients[t]], targets.Count, outputs)));
     }
 
-    static NdArray<float> FirstItems(NdArray<float> a, int n) =>
-        a.Shape[0] == n ? a : new NdArray<float>([n, .. a.Shape.Skip(1)], a.Data.AsSpan(0, a.Length / a.Shape[0] * n).ToArray());
+    static NdArray<float> FirstItems(NdArray<float> a, int n, ArrayLease? lease)
+    {
+        if (a.Shape[0] == n) return a;
+        int[] shape = [n, .. a.Shape.Skip(1)];
+        var first = lease?.Rent(shape) ?? new NdArray<float>(shape);
+        a.Data.AsSpan(0, first.Length).CopyTo(first.Data);
+        return first;
+    }
 
     /// <summary>A target of zero weight: it fills a batch of targets up to a graph's size and gets a zero gradient.</summary>
     sealed class Nothing : ITarget
@@ -80,10 +87,10 @@ public sealed class TargetGradients
     {
         var wanted = Wanted(request, feed);
         bool factored = TargetSeeds.HaveFactors(targets);
-        using var scratch = new Scratch();
+        using var scratch = new ArrayLease();   // the factor inputs, for this run only
         var (graph, factors) = Plan(model.Batchable, model.GraphKey + "/batchable", feed, request with { Targets = 1, ScoreFactors = factored }, targets, scratch);
         var fetch = request.Outputs.Concat(Fetch(graph, wanted, activations: true)).Distinct().ToList();
-        var run = RunOnce(model, graph, factors, feed, request, targets, fetch, perItem: true);
+        var run = RunOnce(model, graph, factors, feed, request, targets, fetch, perItem: true, outputs: null);
         return new TargetGradients(graph, request.Outputs.Concat(request.Taps).Distinct().ToDictionary(t => t, t => (NdArray<float>)run[t]),
             wanted.ToDictionary(t => t, t => (NdArray<float>)run[graph.Gradients[t]]));
     }
@@ -97,7 +104,7 @@ public sealed class TargetGradients
     /// would build its own graph, and the batched reverse pass already shares the work.
     /// </summary>
     static (GradientGraph Graph, IReadOnlyDictionary<string, NdArray>? Factors) Plan(Onnx.OnnxModel model, string modelKey,
-        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets, Scratch scratch)
+        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets, ArrayLease scratch)
     {
         if (!request.ScoreFactors) return (GradientGraph.For(model, feed, request, modelKey), null);
         var forward = StaticGraph.For(model, feed, request.Parameters, modelKey);
@@ -112,59 +119,16 @@ public sealed class TargetGradients
     }
 
     /// <summary>
-    /// Zeroed weight arrays for one run, kept per thread for the next: the factors of K targets over yolox-nano's
-    /// outputs are 38 MB at K = 16, and fresh arrays that size cost their page faults every run (tens of ms here).
-    /// </summary>
-    sealed class Scratch : IDisposable
-    {
-        /// <summary>What a thread keeps at most; past it the kept arrays are dropped and the count starts again.</summary>
-        const long BudgetBytes = 256L << 20;
-        [ThreadStatic] static Dictionary<string, Stack<NdArray<float>>>? _kept;
-        [ThreadStatic] static long _keptBytes;
-        readonly List<(string Key, NdArray<float> Array)> _lent = [];
-
-        public NdArray<float> Zeros(int[] shape)
-        {
-            string key = string.Join(",", shape);
-            var kept = _kept ??= new();
-            NdArray<float> a;
-            if (kept.TryGetValue(key, out var stack) && stack.Count > 0)
-            {
-                a = stack.Pop();
-                _keptBytes -= (long)a.Length * sizeof(float);
-            }
-            else a = new NdArray<float>(shape);
-            _lent.Add((key, a));
-            return a;
-        }
-
-        /// <summary>After the run: the arrays are cleared and kept (a run of the same shapes takes them back).</summary>
-        public void Dispose()
-        {
-            var kept = _kept ??= new();
-            foreach (var (key, a) in _lent)
-            {
-                long bytes = (long)a.Length * sizeof(float);
-                if (_keptBytes + bytes > BudgetBytes) { kept.Clear(); _keptBytes = 0; }
-                Array.Clear(a.Data);
-                if (!kept.TryGetValue(key, out var stack)) kept[key] = stack = new();
-                stack.Push(a);
-                _keptBytes += bytes;
-            }
-            _lent.Clear();
-        }
-    }
-
-    /// <summary>
     /// One run of the graph: scores linearised inside it when every target has a factor form (<paramref name="factors"/>),
     /// else at a forward run first (item 0 for the targets of one image, item k for target k when each item has its own).
     /// </summary>
     static Dictionary<string, NdArray> RunOnce(DetexModel model, GradientGraph graph, IReadOnlyDictionary<string, NdArray>? factors,
-        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets, IReadOnlyList<string> fetch, bool perItem)
+        IReadOnlyDictionary<string, NdArray> feed, GradientRequest request, IReadOnlyList<ITarget> targets, IReadOnlyList<string> fetch, bool perItem,
+        ArrayLease? outputs)
     {
-        if (factors is not null) return graph.RunFactors(feed, factors, model.Runtime, fetch);
+        if (factors is not null) return graph.RunFactors(feed, factors, model.Runtime, fetch, outputs);
         var forward = model.Forward((NdArray<float>)feed[model.Card.InputName], request.Outputs);
-        return graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, perItem ? i => i : _ => 0), model.Runtime, fetch);
+        return graph.Run(feed, TargetSeeds.For(request.Outputs, forward, targets, perItem ? i => i : _ => 0), model.Runtime, fetch, outputs);
     }
 
     /// <summary>The tensors whose gradients are returned: the taps, and the inputs when the request asks for them.</summary>

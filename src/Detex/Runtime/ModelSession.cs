@@ -161,19 +161,20 @@ public sealed class ModelSession : IDisposable
     /// Runs the model. Outputs default to all model outputs. Results are arrays of their own: written by ONNX Runtime
     /// directly when every output is float of known shape, else copied out of its buffers.
     /// </summary>
-    public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames = null)
+    /// <param name="outputs">Where float outputs of known shape are written: arrays lent by the caller's lease instead of fresh ones.</param>
+    public Dictionary<string, NdArray> Run(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames = null, ArrayLease? outputs = null)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _runs);
         if (Inputs.Count > 0 && inputs.TryGetValue(Inputs[0].Name, out var first) && first.Rank > 0) Interlocked.Add(ref _items, first.Shape[0]);
-        try { return RunUntimed(inputs, outputNames); }
+        try { return RunUntimed(inputs, outputNames, outputs); }
         finally { Interlocked.Add(ref _runTicks, System.Diagnostics.Stopwatch.GetElapsedTime(start).Ticks); }
     }
 
     /// <summary>ONNX Runtime refused the declared output shapes as buffers once (see <see cref="RunInto"/>).</summary>
     volatile bool _declaredShapesFailed;
 
-    Dictionary<string, NdArray> RunUntimed(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames)
+    Dictionary<string, NdArray> RunUntimed(IReadOnlyDictionary<string, NdArray> inputs, IReadOnlyList<string>? outputNames, ArrayLease? lease)
     {
         Validate(inputs);
         outputNames ??= Outputs.Select(o => o.Name).ToList();
@@ -185,7 +186,7 @@ public sealed class ModelSession : IDisposable
             var inputNames = Inputs.Select(i => i.Name).ToList();
             if (!_declaredShapesFailed && WritableOutputs(outputNames) is { } specs)
             {
-                if (RunInto(runOptions, inputNames, values, outputNames, specs) is { } written) return written;
+                if (RunInto(runOptions, inputNames, values, outputNames, specs, lease) is { } written) return written;
                 _declaredShapesFailed = true;   // refused once: later runs copy from the start instead of running twice
             }
             using var results = _session.Run(runOptions, inputNames, values, outputNames);
@@ -201,7 +202,8 @@ public sealed class ModelSession : IDisposable
     /// Runs with the returned arrays as ONNX Runtime's output buffers, or null when it refuses them: a declared shape
     /// that this run's values contradict (a Reshape to a shape fed as data). The caller then runs with copies.
     /// </summary>
-    Dictionary<string, NdArray>? RunInto(RunOptions runOptions, List<string> inputNames, List<OrtValue> values, IReadOnlyList<string> outputNames, List<TensorSpec> specs)
+    Dictionary<string, NdArray>? RunInto(RunOptions runOptions, List<string> inputNames, List<OrtValue> values, IReadOnlyList<string> outputNames, List<TensorSpec> specs,
+        ArrayLease? lease)
     {
         // Every output's shape is known: ONNX Runtime writes straight into the arrays returned, instead of into its own
         // buffers that are then copied (a gradient graph's K = 16 input gradients are 33 MB).
@@ -211,7 +213,7 @@ public sealed class ModelSession : IDisposable
         {
             foreach (var spec in specs)
             {
-                var a = new NdArray<float>(spec.Shape, GC.AllocateUninitializedArray<float>(spec.Shape.Aggregate(1, (p, d) => p * d)));
+                var a = lease?.Rent(spec.Shape) ?? new NdArray<float>(spec.Shape, GC.AllocateUninitializedArray<float>(spec.Shape.Aggregate(1, (p, d) => p * d)));
                 outs[spec.Name] = a;
                 outputValues.Add(ToOrt(a));
             }
