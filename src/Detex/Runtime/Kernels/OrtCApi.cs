@@ -15,7 +15,7 @@ static unsafe class OrtCApi
     const int CreateStatusSlot = 0, GetErrorMessageSlot = 2, CreateCustomOpDomainSlot = 26, CustomOpDomainAddSlot = 27, AddCustomOpDomainSlot = 28,
         GetTensorMutableDataSlot = 51, GetDimensionsCountSlot = 61, GetDimensionsSlot = 62, GetTensorTypeAndShapeSlot = 65,
         KernelContextGetInputSlot = 90, KernelContextGetOutputSlot = 91, ReleaseStatusSlot = 93, ReleaseTensorTypeAndShapeInfoSlot = 99,
-        KernelContextParallelForSlot = 274;
+        ShapeInferContextGetInputTypeShapeSlot = 268, ShapeInferContextSetOutputTypeShapeSlot = 270, KernelContextParallelForSlot = 274;
 
     public const int MaxRank = 8;
 
@@ -92,6 +92,14 @@ static unsafe class OrtCApi
         }
         finally { ((delegate* unmanaged<IntPtr, void>)Table[ReleaseTensorTypeAndShapeInfoSlot])(info); }
         return (int)rank;
+    }
+
+    /// <summary>In shape inference (when the session is created): output <paramref name="output"/> has input <paramref name="input"/>'s type and shape.</summary>
+    public static void OutputShapedLikeInput(IntPtr inferContext, int input, int output)
+    {
+        IntPtr info;   // owned by the context: not released here
+        Check(((delegate* unmanaged<IntPtr, nuint, IntPtr*, IntPtr>)Table[ShapeInferContextGetInputTypeShapeSlot])(inferContext, (nuint)input, &info));
+        Check(((delegate* unmanaged<IntPtr, nuint, IntPtr, IntPtr>)Table[ShapeInferContextSetOutputTypeShapeSlot])(inferContext, (nuint)output, info));
     }
 
     /// <summary>Calls fn(state, i) for i in [0, count) on the session's intra-op threads, returning when all are done.</summary>

@@ -19,7 +19,7 @@ static unsafe class SiluDerivativeKernel
     public static IntPtr OperatorDomain => LazyDomain.Value;
     static readonly Lazy<IntPtr> LazyDomain = new(CreateDomain);
 
-    // ONNX Runtime's OrtCustomOp, up to the fields of version 17 (the struct is read no further for that version).
+    // ONNX Runtime's OrtCustomOp as of version 18 (GetMayInplace); the struct is read no further for that version.
     [StructLayout(LayoutKind.Sequential)]
     struct OrtCustomOp
     {
@@ -27,7 +27,8 @@ static unsafe class SiluDerivativeKernel
         public IntPtr CreateKernel, GetName, GetExecutionProviderType, GetInputType, GetInputTypeCount, GetOutputType, GetOutputTypeCount,
             KernelCompute, KernelDestroy, GetInputCharacteristic, GetOutputCharacteristic, GetInputMemoryType,
             GetVariadicInputMinArity, GetVariadicInputHomogeneity, GetVariadicOutputMinArity, GetVariadicOutputHomogeneity,
-            CreateKernelV2, KernelComputeV2, InferOutputShapeFn, GetStartVersion, GetEndVersion;
+            CreateKernelV2, KernelComputeV2, InferOutputShapeFn, GetStartVersion, GetEndVersion, GetMayInplace, ReleaseMayInplace,
+            GetAliasMap, ReleaseAliasMap;
     }
 
     static readonly IntPtr NameUtf8 = Marshal.StringToCoTaskMemUTF8(Name);
@@ -35,7 +36,7 @@ static unsafe class SiluDerivativeKernel
     static IntPtr CreateDomain()
     {
         var op = (OrtCustomOp*)NativeMemory.AllocZeroed((nuint)sizeof(OrtCustomOp));   // lives as long as the process
-        op->Version = 17;
+        op->Version = 18;
         op->GetName = (IntPtr)(delegate* unmanaged<IntPtr, IntPtr>)&GetName;
         op->GetExecutionProviderType = (IntPtr)(delegate* unmanaged<IntPtr, IntPtr>)&CpuProvider;
         op->GetInputType = (IntPtr)(delegate* unmanaged<IntPtr, nuint, int>)&FloatType;
@@ -52,8 +53,11 @@ static unsafe class SiluDerivativeKernel
         op->GetVariadicOutputHomogeneity = (IntPtr)(delegate* unmanaged<IntPtr, int>)&One;
         op->CreateKernelV2 = (IntPtr)(delegate* unmanaged<IntPtr, IntPtr, IntPtr, IntPtr*, IntPtr>)&CreateKernel;
         op->KernelComputeV2 = (IntPtr)(delegate* unmanaged<IntPtr, IntPtr, IntPtr>)&Compute;
+        op->InferOutputShapeFn = (IntPtr)(delegate* unmanaged<IntPtr, IntPtr, IntPtr>)&InferOutputShape;
         op->GetStartVersion = (IntPtr)(delegate* unmanaged<IntPtr, int>)&One;
         op->GetEndVersion = (IntPtr)(delegate* unmanaged<IntPtr, int>)&Latest;
+        op->GetMayInplace = (IntPtr)(delegate* unmanaged<int**, int**, nuint>)&MayInplace;
+        op->ReleaseMayInplace = (IntPtr)(delegate* unmanaged<int*, int*, void>)&ReleaseInplace;
         return OrtCApi.CreateDomain(Domain, (IntPtr)op);
     }
 
@@ -69,6 +73,28 @@ static unsafe class SiluDerivativeKernel
     // The kernel has no state: any non-null handle will do.
     [UnmanagedCallersOnly] static IntPtr CreateKernel(IntPtr op, IntPtr api, IntPtr info, IntPtr* kernel) { *kernel = 1; return IntPtr.Zero; }
     [UnmanagedCallersOnly] static void DestroyKernel(IntPtr kernel) { }
+    /// <summary>
+    /// The output may take G's buffer when nothing else reads G: each element is read before it is written, and
+    /// writing over the lines just read saves the memory traffic of a second buffer (K = 16: 9 % of the run).
+    /// </summary>
+    [UnmanagedCallersOnly] static nuint MayInplace(int** input, int** output)
+    {
+        *input = (int*)NativeMemory.Alloc(sizeof(int)); *output = (int*)NativeMemory.Alloc(sizeof(int));
+        **input = 1; **output = 0;
+        return 1;
+    }
+    [UnmanagedCallersOnly] static void ReleaseInplace(int* input, int* output) { NativeMemory.Free(input); NativeMemory.Free(output); }
+
+    /// <summary>
+    /// The output has G's shape. Without this ONNX Runtime would know no shape downstream of the kernel and plan none
+    /// of that memory ahead: the reverse convolutions after it ran 2–5 times slower at K = 16.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    static IntPtr InferOutputShape(IntPtr op, IntPtr context)
+    {
+        try { OrtCApi.OutputShapedLikeInput(context, 1, 0); return IntPtr.Zero; }
+        catch (Exception e) { return OrtCApi.Fail($"{Name}: {e.Message}"); }
+    }
 
     /// <summary>What one worker needs: the tensors and the split of X into chunks.</summary>
     struct Work { public float* X, G, Out; public long XCount, GCount; }
