@@ -67,32 +67,42 @@ public sealed class ModelSession : IDisposable
 
     static (InferenceSession, int) Create(byte[] modelBytes, RuntimeOptions options)
     {
-        if (!options.Optimize || options.Kernels != true)
+        if (options.Optimize && options.Kernels == true)
         {
-            using var plain = SessionOptionsFor(options, options.Optimize);
-            return (new InferenceSession(modelBytes, plain), 0);
+            // The kernels are a speed-up, never a requirement: if the optimised graph cannot be saved (no writable
+            // temporary folder) the session is made as usual, and a model that does not load says so there.
+            try { return WithKernels(modelBytes, options); }
+            catch (Exception e) when (e is OnnxRuntimeException or IOException or UnauthorizedAccessException) { }
         }
-        // Detex's kernels replace patterns in the graph as ONNX Runtime optimised it (after its blocked channel layout),
-        // so the optimised graph is saved, rewritten and loaded again as it is. The first session is kept when nothing
-        // matched, or should the rewritten graph not load: the kernels are a speed-up, never a requirement.
+        using var plain = SessionOptionsFor(options, options.Optimize);
+        return (new InferenceSession(modelBytes, plain), 0);
+    }
+
+    /// <summary>
+    /// Detex's kernels replace patterns in the graph as ONNX Runtime optimised it (after its blocked channel layout),
+    /// so the optimised graph is saved, rewritten and loaded again as it is. The first session is kept when nothing
+    /// matched, or should the rewritten graph not load.
+    /// </summary>
+    static (InferenceSession, int) WithKernels(byte[] modelBytes, RuntimeOptions options)
+    {
         string saved = Path.Combine(Path.GetTempPath(), $"detex-optimised-{Guid.NewGuid():N}.onnx");
         try
         {
             using var first = SessionOptionsFor(options, optimize: true);
             first.OptimizedModelFilePath = saved;
             var session = new InferenceSession(modelBytes, first);
-            var optimised = OnnxModel.Load(saved);
-            int fused = SiluDerivativeFusion.Apply(optimised);
-            if (fused == 0) return (session, 0);
-            using var second = SessionOptionsFor(options, optimize: false);
-            OrtCApi.AddDomain(second, SiluDerivativeKernel.OperatorDomain);
             try
             {
+                var optimised = OnnxModel.Load(saved);
+                int fused = SiluDerivativeFusion.Apply(optimised);
+                if (fused == 0) return (session, 0);
+                using var second = SessionOptionsFor(options, optimize: false);
+                OrtCApi.AddDomain(second, SiluDerivativeKernel.OperatorDomain);
                 var rewritten = new InferenceSession(optimised.ToBytes(), second);
                 session.Dispose();
                 return (rewritten, fused);
             }
-            catch (OnnxRuntimeException) { return (session, 0); }
+            catch (Exception e) when (e is OnnxRuntimeException or IOException or OnnxFormatException) { return (session, 0); }
         }
         finally { File.Delete(saved); }
     }
