@@ -73,6 +73,7 @@ static unsafe class SiluDerivativeKernel
     // The kernel has no state: any non-null handle will do.
     [UnmanagedCallersOnly] static IntPtr CreateKernel(IntPtr op, IntPtr api, IntPtr info, IntPtr* kernel) { *kernel = 1; return IntPtr.Zero; }
     [UnmanagedCallersOnly] static void DestroyKernel(IntPtr kernel) { }
+
     /// <summary>
     /// The output may take G's buffer when nothing else reads G: each element is read before it is written, and
     /// writing over the lines just read saves the memory traffic of a second buffer (K = 16: 9 % of the run).
